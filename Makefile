@@ -1,0 +1,32 @@
+# The two README commands: `make check` (the conformance matrix) and `make test` (the test suite).
+# Both build .venv from pinned constraints first, so they work on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv check test bench golden clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints/ci.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints/ci.txt -e '.[dev,torch,tf,peers,plot]'
+	touch $(STAMP)
+
+check: $(STAMP)
+	$(BIN)/optimspec golden verify
+	$(BIN)/optimspec catalogue
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest benchmarks -q
+
+golden: $(STAMP)
+	$(BIN)/optimspec golden generate
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+"""optimspec.conformance: golden I/O, cases, adapters, runner, reports and the CLI."""

@@ -1,0 +1,1 @@
+"""optimspec.tf: production TensorFlow / Keras 3 implementations of the transformers TF optimization API."""

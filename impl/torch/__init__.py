@@ -1,0 +1,1 @@
+"""optimspec.torch: production PyTorch implementations of the transformers optimization API."""
