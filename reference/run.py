@@ -110,7 +110,7 @@ def optimizer_step(
     sdtype = _state_dtype(algorithm, dtype)
     new_params: Tensors = {}
     new_state: dict[str, Any] = {}
-    with nx.precision():
+    with nx.precision(), np.errstate(all="ignore"):  # NaN/inf inputs propagate by IEEE rules
         for name, param in params.items():
             grad = grads.get(name)
             if grad is None:

@@ -1,0 +1,154 @@
+"""The vocabulary case files use to declare golden cases. Inputs only: every expected value is
+computed by the generator from the reference.
+
+A case file ``conformance/cases/<algorithm>.py`` defines ``GROUPS`` (a list of the group records
+below, all of one kind) and optionally ``INVALID`` (hyperparameter sets the spec rejects).
+
+Case ids: ``optim/<algorithm>/<group>/<dtype>/<case>`` for optimizers and accumulators,
+``sched/<algorithm>/<group>/<case>`` for schedules, ``<family>/<algorithm>/invalid/<case>`` for
+rejected inputs. Ids are stable: never rename or renumber a case; add a new one instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+DTYPE_SHORT = {"float64": "f64", "float32": "f32", "float16": "f16", "bfloat16": "bf16"}
+
+Tensors = Mapping[str, Any]
+
+
+# --------------------------------------------------------------------------------------------------
+# optimizers
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OptimizerCase:
+    """A trajectory: initial ``params``, one dict of grads per step (None: no grad that step).
+
+    ``checkpoints``: steps whose params and state are recorded (default: every step). Consecutive
+    checkpoints (t−1, t) are the teacher-forced checks; every checkpoint is a free-running check.
+    ``discriminates``: convention axes this case exists to separate; generation fails unless each
+    alternative value moves the result by at least 100× the case's budget.
+    """
+
+    name: str
+    params: Tensors
+    grads: Sequence[Mapping[str, Any]]
+    hparams: Mapping[str, Any] = field(default_factory=dict)
+    param_groups: Sequence[Mapping[str, Any]] | None = None
+    checkpoints: Sequence[int] | None = None
+    discriminates: Sequence[str] = ()
+    flags: Sequence[str] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class OptimizerGroup:
+    """Cases sharing a dtype and a tolerance budget (in units of the dtype's ε, DESIGN.md)."""
+
+    name: str
+    dtype: str
+    cases: Sequence[OptimizerCase]
+    description: str = ""
+    teacher_forced_k: float | None = None  # None: the default for the dtype
+    free_running_k: float | None = None
+    free_running_growth: float | None = None  # extra budget per step
+
+
+# --------------------------------------------------------------------------------------------------
+# accumulators
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccumulatorCase:
+    """A sequence of events: ``{"call": {name: grad | None}}``, ``{"call": [...], "expect_error": ...}``
+    (a wrong gradient count), or ``{"reset": True}``. Expected sums and step follow every event."""
+
+    name: str
+    events: Sequence[Mapping[str, Any]]
+    description: str = ""
+    flags: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class AccumulatorGroup:
+    name: str
+    dtype: str
+    cases: Sequence[AccumulatorCase]
+    description: str = ""
+
+
+# --------------------------------------------------------------------------------------------------
+# schedules
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScheduleCase:
+    """Learning rates at ``steps`` (step schedules) or after each of ``inputs`` (stateful schedules:
+    metrics for plateau/greedy; grads for the Adafactor read-back)."""
+
+    name: str
+    hparams: Mapping[str, Any]
+    steps: Sequence[int] | None = None
+    inputs: Any = None
+    discriminates: Sequence[str] = ()
+    flags: Sequence[str] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ScheduleGroup:
+    name: str
+    cases: Sequence[ScheduleCase]
+    description: str = ""
+    k: float | None = None  # budget in ε(dtype)·peak lr; None: the default
+
+
+# --------------------------------------------------------------------------------------------------
+# rejected inputs
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvalidCase:
+    """Hyperparameters the spec rejects at construction with ValueError naming ``argument``."""
+
+    name: str
+    hparams: Mapping[str, Any]
+    argument: str
+    description: str = ""
+
+
+# --------------------------------------------------------------------------------------------------
+# input helpers: deterministic, well-conditioned tensors
+# --------------------------------------------------------------------------------------------------
+
+
+def rng(seed: int) -> np.random.Generator:
+    """A generator for case inputs; seeds are part of the case definition and never change."""
+    return np.random.default_rng(seed)
+
+
+def normal(seed: int, shape: Sequence[int], scale: float = 1.0) -> np.ndarray:
+    """N(0, scale²) values rounded to float32 (so every dtype ≥ float32 holds them exactly)."""
+    values = rng(seed).standard_normal(tuple(shape)) * scale
+    return values.astype(np.float32).astype(np.float64)
+
+
+def grad_sequence(seed: int, shapes: Mapping[str, Sequence[int]], steps: int, scale: float = 1.0) -> list[dict[str, np.ndarray]]:
+    """``steps`` dicts of N(0, scale²) gradients for the named shapes."""
+    generator = rng(seed)
+    out = []
+    for _ in range(steps):
+        out.append(
+            {n: (generator.standard_normal(tuple(s)) * scale).astype(np.float32).astype(np.float64) for n, s in shapes.items()}
+        )
+    return out

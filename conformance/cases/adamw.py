@@ -1,0 +1,141 @@
+"""Golden cases for ``adamw`` (transformers' legacy AdamW)."""
+
+from ._build import InvalidCase, OptimizerCase, OptimizerGroup, grad_sequence, normal
+
+SHAPES = {"scalar": (), "vector": (7,), "matrix": (4, 5), "tensor3": (2, 3, 4), "kernel4": (2, 2, 3, 3)}
+
+
+def _shape_case(name: str, shape: tuple[int, ...], seed: int, steps: int = 5) -> OptimizerCase:
+    return OptimizerCase(
+        name=f"{name}-t{steps}",
+        params={"p": normal(seed, shape)},
+        grads=grad_sequence(seed + 1, {"p": shape}, steps),
+        hparams={"lr": 1e-3},
+        description=f"defaults on a {len(shape)}-D tensor of shape {list(shape)}",
+    )
+
+
+def _tiny_grads(steps: int, seed: int) -> OptimizerCase:
+    # |g| ≈ 1e-6 with eps = 1e-6: ε-hat (ε/√(1−β2ᵗ) effective) and paper ε differ by ~30× at t = 1.
+    return OptimizerCase(
+        name=f"tiny-grads-t{steps}",
+        params={"p": normal(seed, (8,))},
+        grads=grad_sequence(seed + 1, {"p": (8,)}, steps, scale=1e-6),
+        hparams={"lr": 1e-3, "eps": 1e-6},
+        discriminates=("eps_placement",),
+        description="gradients near ε separate ε on √v from ε on the bias-corrected √v̂",
+    )
+
+
+def _large_decay(steps: int, seed: int) -> OptimizerCase:
+    # lr·wd = 0.25 and sizeable updates: (p − s·u)(1 − lr·wd) vs p(1 − lr·wd) − s·u differ by lr·wd·s·u.
+    return OptimizerCase(
+        name=f"large-lr-decay-t{steps}",
+        params={"p": normal(seed, (3, 4))},
+        grads=grad_sequence(seed + 1, {"p": (3, 4)}, steps),
+        hparams={"lr": 0.5, "weight_decay": 0.5, "eps": 1e-8},
+        discriminates=("decay_order", "decay_scale"),
+        description="large lr·weight_decay separates decay after the update from decay before it",
+    )
+
+
+def _groups(dtype: str, seed: int) -> list[OptimizerGroup]:
+    return [
+        OptimizerGroup(
+            name="shapes",
+            dtype=dtype,
+            description="default hyperparameters on 0-D to 4-D tensors",
+            cases=[_shape_case(n, s, seed + 10 * i) for i, (n, s) in enumerate(SHAPES.items())],
+        ),
+        OptimizerGroup(
+            name="conventions",
+            dtype=dtype,
+            description="cases built to separate the conventions peers follow",
+            cases=[_tiny_grads(3, seed + 100), _large_decay(3, seed + 110)],
+        ),
+        OptimizerGroup(
+            name="options",
+            dtype=dtype,
+            description="every option toggled",
+            cases=[
+                OptimizerCase(
+                    name="no-bias-correction-t4",
+                    params={"p": normal(seed + 200, (6,))},
+                    grads=grad_sequence(seed + 201, {"p": (6,)}, 4),
+                    hparams={"lr": 1e-2, "correct_bias": False, "weight_decay": 0.01},
+                    description="correct_bias=False (the original BERT step size)",
+                ),
+                OptimizerCase(
+                    name="betas-eps-t4",
+                    params={"p": normal(seed + 210, (6,))},
+                    grads=grad_sequence(seed + 211, {"p": (6,)}, 4),
+                    hparams={"lr": 3e-3, "betas": (0.8, 0.95), "eps": 1e-3},
+                    description="non-default betas and a large ε",
+                ),
+                OptimizerCase(
+                    name="zero-grads-t3",
+                    params={"p": normal(seed + 220, (5,))},
+                    grads=[{"p": [0.0] * 5}] * 3,
+                    hparams={"lr": 1e-2, "weight_decay": 0.1},
+                    description="zero gradients: only the decay moves the parameter",
+                ),
+                OptimizerCase(
+                    name="two-param-groups-t3",
+                    params={"a": normal(seed + 230, (4,)), "b": normal(seed + 231, (2, 2))},
+                    grads=grad_sequence(seed + 232, {"a": (4,), "b": (2, 2)}, 3),
+                    hparams={"lr": 1e-3},
+                    param_groups=[{"params": ["a"], "hparams": {}}, {"params": ["b"], "hparams": {"lr": 1e-1, "weight_decay": 0.1}}],
+                    description="two param groups with different lr and weight decay",
+                ),
+                OptimizerCase(
+                    name="missing-grad-t3",
+                    params={"a": normal(seed + 240, (3,)), "b": normal(seed + 241, (3,))},
+                    grads=[{"a": normal(seed + 242, (3,)), "b": None}, {"a": normal(seed + 243, (3,)), "b": normal(seed + 244, (3,))}, {"a": None, "b": normal(seed + 245, (3,))}],
+                    hparams={"lr": 1e-2},
+                    description="a tensor without a gradient is skipped: its step counter does not advance",
+                ),
+            ],
+        ),
+        OptimizerGroup(
+            name="special-values",
+            dtype=dtype,
+            description="NaN and ±inf gradients propagate; nothing is skipped",
+            cases=[
+                OptimizerCase(
+                    name="nan-inf-grads-t2",
+                    params={"p": normal(seed + 300, (4,))},
+                    grads=[{"p": [float("nan"), float("inf"), float("-inf"), 0.5]}, {"p": [0.1, 0.2, 0.3, 0.4]}],
+                    hparams={"lr": 1e-3},
+                    flags=("special-values",),
+                    description="NaN and ±inf gradients: affected elements become NaN, others follow the formula",
+                ),
+            ],
+        ),
+        OptimizerGroup(
+            name="trajectory",
+            dtype=dtype,
+            description="long free-running trajectories (horizon bugs)",
+            cases=[
+                OptimizerCase(
+                    name="vector-t120",
+                    params={"p": normal(seed + 400, (16,))},
+                    grads=grad_sequence(seed + 401, {"p": (16,)}, 120),
+                    hparams={"lr": 1e-3, "weight_decay": 0.01},
+                    checkpoints=[0, 1, 2, 10, 11, 60, 119, 120],
+                    description="120 steps with decay",
+                ),
+            ],
+        ),
+    ]
+
+
+GROUPS = _groups("float64", 1000) + [g for g in _groups("float32", 2000)]
+
+INVALID = [
+    InvalidCase("lr-negative", {"lr": -1e-3}, "lr", "a negative learning rate"),
+    InvalidCase("beta1-one", {"betas": (1.0, 0.999)}, "betas", "β1 must be < 1"),
+    InvalidCase("beta2-negative", {"betas": (0.9, -0.1)}, "betas", "β2 must be ≥ 0"),
+    InvalidCase("eps-negative", {"eps": -1e-8}, "eps", "ε must be ≥ 0"),
+    InvalidCase("weight-decay-negative", {"weight_decay": -0.1}, "weight_decay", "transformers silently skipped a negative decay"),
+    InvalidCase("lr-nan", {"lr": float("nan")}, "lr", "NaN is not a learning rate"),
+]

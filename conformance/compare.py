@@ -1,0 +1,121 @@
+"""Comparison of actual against expected values under the tolerance policy of DESIGN.md.
+
+Every budget has the form ``|a − e| ≤ k · ε(dtype) · S`` elementwise, where ``S`` (the *scale*)
+says what magnitudes were combined:
+
+* teacher-forced optimizer step: ``S = |prev| + |expected − prev|`` (the value carried in plus the
+  change applied);
+* free-running checkpoint: ``S = |expected| + |expected − initial|``;
+* schedule value: ``S = peak`` (the largest |lr| of the case).
+
+NaN and ±inf are class-exact everywhere (same positions, same signs). ``exact`` comparisons are bit
+for bit, sign of zero included. The measured error is reported in units of ε·S (so it reads as "k")
+for passing elements too, so budgets can be tightened.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The verdict on one array, and what was measured."""
+
+    passed: bool
+    max_k: float  # worst |a−e| / (ε·S) over finite elements
+    p99_k: float
+    worst_index: tuple[int, ...] | None
+    budget_k: float
+    problem: str | None = None  # why it failed, in words
+
+    def describe(self) -> str:
+        if self.problem:
+            return self.problem
+        return f"max {self.max_k:.3g} ε·S (p99 {self.p99_k:.3g}), budget {self.budget_k:g}"
+
+
+def teacher_forced_scale(prev: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    prev, expected = np.asarray(prev, float), np.asarray(expected, float)
+    with np.errstate(invalid="ignore"):
+        return np.abs(prev) + np.abs(expected - prev)
+
+
+def free_running_scale(initial: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    initial, expected = np.asarray(initial, float), np.asarray(expected, float)
+    with np.errstate(invalid="ignore"):
+        return np.abs(expected) + np.abs(expected - initial)
+
+
+def _class_problem(actual: np.ndarray, expected: np.ndarray) -> str | None:
+    nan_a, nan_e = np.isnan(actual), np.isnan(expected)
+    if not np.array_equal(nan_a, nan_e):
+        idx = tuple(int(i) for i in np.argwhere(nan_a != nan_e)[0])
+        return f"NaN mismatch at {list(idx)}: expected {expected[idx]!r}, got {actual[idx]!r}"
+    inf_a, inf_e = np.isinf(actual), np.isinf(expected)
+    if not np.array_equal(inf_a, inf_e) or not np.array_equal(actual[inf_e], expected[inf_e]):
+        idx = tuple(int(i) for i in np.argwhere((inf_a != inf_e) | (inf_e & (actual != expected)))[0])
+        return f"infinity mismatch at {list(idx)}: expected {expected[idx]!r}, got {actual[idx]!r}"
+    return None
+
+
+def compare(
+    actual: np.ndarray,
+    expected: np.ndarray,
+    scale: np.ndarray | float,
+    eps: float,
+    k: float,
+    *,
+    exact: bool = False,
+) -> Comparison:
+    """Compare elementwise: ``|a − e| ≤ k·eps·scale``; non-finite values class-exact."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    if actual.shape != expected.shape:
+        return Comparison(False, math.inf, math.inf, None, k, f"shape {list(actual.shape)} != expected {list(expected.shape)}")
+    problem = _class_problem(actual, expected)
+    if problem:
+        return Comparison(False, math.inf, math.inf, None, k, problem)
+    finite = np.isfinite(expected)
+    if exact:
+        same_bits = (actual == expected) & (np.signbit(actual) == np.signbit(expected))
+        bad = finite & ~same_bits
+        if np.any(bad):
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            return Comparison(False, math.inf, math.inf, idx, 0.0, f"not bit-identical at {list(idx)}: expected {expected[idx]!r}, got {actual[idx]!r}")
+        return Comparison(True, 0.0, 0.0, None, 0.0)
+    scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), expected.shape)
+    error = np.where(finite, np.abs(actual - expected), 0.0)
+    unit = eps * scale
+    with np.errstate(divide="ignore", invalid="ignore"):
+        measured = np.where(error == 0.0, 0.0, error / unit)
+    measured = np.where(np.isnan(measured), math.inf, measured)
+    if measured.size == 0:
+        return Comparison(True, 0.0, 0.0, None, k)
+    worst = np.unravel_index(int(np.argmax(measured)), measured.shape)
+    max_k = float(measured[worst])
+    p99_k = float(np.percentile(measured, 99))
+    passed = bool(max_k <= k)
+    idx = tuple(int(i) for i in worst)
+    problem = None
+    if not passed:
+        problem = (
+            f"off by {max_k:.3g} ε·S at {list(idx)} (budget {k:g}): expected {expected[worst]!r}, "
+            f"got {actual[worst]!r}"
+        )
+    return Comparison(passed, max_k, p99_k, idx, k, problem)
+
+
+def merge(comparisons: list[Comparison]) -> Comparison:
+    """One verdict for several arrays: fails if any fails; reports the worst."""
+    if not comparisons:
+        return Comparison(True, 0.0, 0.0, None, 0.0)
+    failed = [c for c in comparisons if not c.passed]
+    worst = max(comparisons, key=lambda c: c.max_k)
+    if failed:
+        first = failed[0]
+        return Comparison(False, worst.max_k, max(c.p99_k for c in comparisons), first.worst_index, first.budget_k, first.problem)
+    return Comparison(True, worst.max_k, max(c.p99_k for c in comparisons), worst.worst_index, worst.budget_k)
