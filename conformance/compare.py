@@ -54,11 +54,11 @@ def _class_problem(actual: np.ndarray, expected: np.ndarray) -> str | None:
     nan_a, nan_e = np.isnan(actual), np.isnan(expected)
     if not np.array_equal(nan_a, nan_e):
         idx = tuple(int(i) for i in np.argwhere(nan_a != nan_e)[0])
-        return f"NaN mismatch at {list(idx)}: expected {expected[idx]!r}, got {actual[idx]!r}"
+        return f"NaN mismatch at {list(idx)}: expected {float(expected[idx])!r}, got {float(actual[idx])!r}"
     inf_a, inf_e = np.isinf(actual), np.isinf(expected)
     if not np.array_equal(inf_a, inf_e) or not np.array_equal(actual[inf_e], expected[inf_e]):
         idx = tuple(int(i) for i in np.argwhere((inf_a != inf_e) | (inf_e & (actual != expected)))[0])
-        return f"infinity mismatch at {list(idx)}: expected {expected[idx]!r}, got {actual[idx]!r}"
+        return f"infinity mismatch at {list(idx)}: expected {float(expected[idx])!r}, got {float(actual[idx])!r}"
     return None
 
 
@@ -85,10 +85,11 @@ def compare(
         bad = finite & ~same_bits
         if np.any(bad):
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
-            return Comparison(False, math.inf, math.inf, idx, 0.0, f"not bit-identical at {list(idx)}: expected {expected[idx]!r}, got {actual[idx]!r}")
+            return Comparison(False, math.inf, math.inf, idx, 0.0, f"not bit-identical at {list(idx)}: expected {float(expected[idx])!r}, got {float(actual[idx])!r}")
         return Comparison(True, 0.0, 0.0, None, 0.0)
     scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), expected.shape)
-    error = np.where(finite, np.abs(actual - expected), 0.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        error = np.where(finite, np.abs(actual - expected), 0.0)
     unit = eps * scale
     with np.errstate(divide="ignore", invalid="ignore"):
         measured = np.where(error == 0.0, 0.0, error / unit)
@@ -103,8 +104,8 @@ def compare(
     problem = None
     if not passed:
         problem = (
-            f"off by {max_k:.3g} ε·S at {list(idx)} (budget {k:g}): expected {expected[worst]!r}, "
-            f"got {actual[worst]!r}"
+            f"off by {max_k:.3g} ε·S at {list(idx)} (budget {k:g}): expected {float(expected[worst])!r}, "
+            f"got {float(actual[worst])!r}"
         )
     return Comparison(passed, max_k, p99_k, idx, k, problem)
 

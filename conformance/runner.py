@@ -1,0 +1,581 @@
+"""The runner: selects golden cases by an adapter's capabilities, runs them in teacher-forced and
+free-running modes, compares under the golden budgets, and explains failures.
+
+Each case is isolated: an adapter that raises, hangs (per-case timeout), returns the wrong shape, or
+NaN where the golden has none gets ``error`` or ``fail`` for that case, and the run goes on.
+
+Outcomes: pass, pass_with_override, fail, xfail, xpass, skip, not_applicable, unsupported, error.
+"""
+
+from __future__ import annotations
+
+import itertools
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+
+import numpy as np
+
+from optimspec.reference import registry
+from optimspec.reference import run as ref
+from optimspec.reference._dtypes import EPS, round_to
+
+from . import compare, golden
+from .adapters.base import Adapter, Capabilities, Unsupported
+
+OUTCOMES = ("pass", "pass_with_override", "fail", "xfail", "xpass", "skip", "not_applicable", "unsupported", "error")
+MODES = ("teacher_forced", "free_running")
+DEFAULT_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What was measured for a case, in ε·S units (see compare.py), passing cases too."""
+
+    max_k: float = 0.0
+    p99_k: float = 0.0
+    budget_k: float = 0.0
+    worst: str = ""  # where: "params[w][3] at step 2 (teacher_forced)"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"max_k": _finite_or_str(self.max_k), "p99_k": _finite_or_str(self.p99_k), "budget_k": self.budget_k, "worst": self.worst}
+
+
+def _finite_or_str(value: float) -> float | str:
+    return value if np.isfinite(value) else golden.encode_number(value)
+
+
+@dataclass
+class CaseResult:
+    id: str
+    algorithm: str
+    kind: str
+    dtype: str
+    outcome: str
+    metric: str
+    tolerance: dict[str, Any]
+    measured: Measured = field(default_factory=Measured)
+    modes: list[str] = field(default_factory=list)
+    message: str = ""
+    diagnosis: str = ""
+    divergence: dict[str, Any] | None = None
+    duration_s: float = 0.0
+    repro: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "algorithm": self.algorithm, "kind": self.kind, "dtype": self.dtype, "outcome": self.outcome,
+            "metric": self.metric, "tolerance": self.tolerance, "measured": self.measured.as_dict(), "modes": self.modes,
+            "message": self.message, "diagnosis": self.diagnosis, "divergence": self.divergence,
+            "duration_s": round(self.duration_s, 4), "repro": self.repro,
+        }
+
+
+@dataclass(frozen=True)
+class Options:
+    select: Sequence[str] = ()  # id globs; empty = all
+    dtypes: Sequence[str] = ()  # empty = all
+    modes: Sequence[str] = MODES
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    explain: bool = True  # diagnose failing convention-sensitive cases
+
+
+class CaseError(Exception):
+    """The adapter misbehaved (wrong shape, wrong type): an ``error`` outcome."""
+
+
+class CaseTimeout(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------------------------------
+# decoded cases
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    """One golden case with its group and file context, tensors decoded."""
+
+    file: golden.GoldenFile
+    group: Mapping[str, Any]
+    raw: Mapping[str, Any]
+    invalid: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.raw["id"]
+
+    @property
+    def algorithm(self) -> str:
+        return self.file.algorithm
+
+    @property
+    def kind(self) -> str:
+        return self.file.kind
+
+    @property
+    def dtype(self) -> str:
+        return "any" if self.invalid else self.group["dtype"]
+
+    def hparams(self) -> dict[str, Any]:
+        return decode_hparams(self.raw["hparams"])
+
+    def param_groups(self) -> list[dict[str, Any]] | None:
+        groups = self.raw.get("param_groups")
+        if not groups:
+            return None
+        return [{"params": list(g["params"]), "hparams": decode_hparams(g["hparams"])} for g in groups]
+
+
+def _decode_value(value: Any) -> Any:
+    if isinstance(value, str) and value in ("nan", "inf", "-inf"):
+        return golden.decode_number(value)
+    if isinstance(value, list):
+        return [_decode_value(v) for v in value]
+    return value
+
+
+def decode_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """Hyperparameters as the reference takes them (pairs back to tuples, special floats decoded)."""
+    out = {}
+    for name, value in hparams.items():
+        value = _decode_value(value)
+        if name in ("betas", "eps") and isinstance(value, list):
+            value = tuple(value)
+        out[name] = value
+    return out
+
+
+def decode_tensors(obj: Mapping[str, Any]) -> dict[str, np.ndarray | None]:
+    return {n: (None if t is None else golden.decode_tensor(t)) for n, t in obj.items()}
+
+
+def decode_state(obj: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, fields in obj.items():
+        out[name] = {}
+        for key, value in fields.items():
+            if golden.is_tensor(value):
+                out[name][key] = golden.decode_tensor(value)
+            elif isinstance(value, int) or value is None:
+                out[name][key] = value
+            else:
+                out[name][key] = golden.decode_number(value)
+    return out
+
+
+def iter_cases(files: Sequence[golden.GoldenFile]) -> Iterator[Case]:
+    for file in files:
+        for group, raw in file.cases():
+            yield Case(file, group, raw)
+        for raw in file.data["invalid"]:
+            yield Case(file, {}, raw, invalid=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# isolation
+# --------------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise CaseTimeout in the main thread after ``seconds`` (SIGALRM); a no-op elsewhere."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise CaseTimeout(f"timed out after {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _as_array(value: Any, expected: np.ndarray, what: str) -> np.ndarray:
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise CaseError(f"{what}: not convertible to a float array ({type(value).__name__}): {exc}") from None
+    if array.shape != expected.shape:
+        raise CaseError(f"{what}: shape {list(array.shape)}, expected {list(expected.shape)}")
+    return array
+
+
+# --------------------------------------------------------------------------------------------------
+# optimizer cases
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Check:
+    """Comparisons of one case, with where each happened."""
+
+    comparisons: list[tuple[str, compare.Comparison]] = field(default_factory=list)
+
+    def add(self, where: str, result: compare.Comparison) -> None:
+        self.comparisons.append((where, result))
+
+    def verdict(self) -> tuple[bool, Measured, str]:
+        if not self.comparisons:
+            return True, Measured(), ""
+        worst_where, worst = max(self.comparisons, key=lambda c: (not c[1].passed, c[1].max_k))
+        measured = Measured(worst.max_k, max(c.p99_k for _, c in self.comparisons), worst.budget_k, worst_where)
+        failed = [(w, c) for w, c in self.comparisons if not c.passed]
+        message = f"{failed[0][0]}: {failed[0][1].problem}" if failed else ""
+        return not failed, measured, message
+
+
+def _checkpoints(case: Case) -> list[dict[str, Any]]:
+    return [
+        {"step": c["step"], "params": decode_tensors(c["params"]), "state": decode_state(c["state"])}
+        for c in case.raw["checkpoints"]
+    ]
+
+
+def _compare_params(check: _Check, actual: Mapping[str, Any], expected: Mapping[str, np.ndarray], scale_of: Callable[[str], np.ndarray], eps: float, k: float, label: str) -> None:
+    for name, exp in expected.items():
+        if name not in actual:
+            raise CaseError(f"{label}: the adapter returned no tensor {name!r}")
+        check.add(f"params[{name}] {label}", compare.compare(_as_array(actual[name], exp, f"params[{name}]"), exp, scale_of(name), eps, k))
+
+
+def _compare_state(check: _Check, actual: Mapping[str, Mapping[str, Any]], expected: Mapping[str, Mapping[str, Any]], previous: Mapping[str, Mapping[str, Any]] | None, eps: float, k: float, label: str) -> None:
+    for name, fields in expected.items():
+        for key, exp in fields.items():
+            if exp is None or key not in actual.get(name, {}):
+                continue
+            got = actual[name][key]
+            if isinstance(exp, int):
+                if int(np.asarray(got)) != exp:
+                    check.add(f"state[{name}].{key} {label}", compare.Comparison(False, np.inf, np.inf, None, 0.0, f"step counter {got} != {exp}"))
+                continue
+            exp_arr = np.asarray(exp, dtype=np.float64)
+            prev = np.asarray(previous[name][key], dtype=np.float64) if previous and previous.get(name, {}).get(key) is not None else np.zeros_like(exp_arr)
+            scale = compare.teacher_forced_scale(prev, exp_arr) if previous is not None else compare.free_running_scale(prev, exp_arr)
+            check.add(f"state[{name}].{key} {label}", compare.compare(_as_array(got, exp_arr, f"state[{name}].{key}"), exp_arr, scale, eps, k))
+
+
+def _run_optimizer(adapter: Adapter, caps: Capabilities, case: Case, modes: Sequence[str]) -> tuple[_Check, list[str], dict[str, Any]]:
+    dtype = case.group["dtype"]
+    eps = EPS[dtype]
+    tolerance = case.group["tolerance"]
+    grads = [decode_tensors(g) for g in case.raw["grads"]]
+    params0 = decode_tensors(case.raw["params"])
+    checkpoints = _checkpoints(case)
+    by_step = {c["step"]: c for c in checkpoints}
+    check = _Check()
+    ran: list[str] = []
+    actual_steps: dict[str, dict[int, Any]] = {}
+    stepper = adapter.make_optimizer(case.algorithm, case.hparams(), case.param_groups(), dtype)
+
+    if "teacher_forced" in modes and caps.can_load_state:
+        k = tolerance["teacher_forced"]["k"]
+        tf_steps = {}
+        for t in [c["step"] for c in checkpoints if c["step"] >= 1 and c["step"] - 1 in by_step]:
+            before, after = by_step[t - 1], by_step[t]
+            stepper.load_state(before["params"], before["state"])
+            got = stepper.step(grads[t - 1])
+            tf_steps[t] = got
+            label = f"at step {t} (teacher_forced)"
+            _compare_params(check, got, after["params"], lambda n: compare.teacher_forced_scale(before["params"][n], after["params"][n]), eps, k, label)
+            if caps.can_export_state:
+                _compare_state(check, stepper.export_state(), after["state"], before["state"], eps, k, label)
+        actual_steps["teacher_forced"] = tf_steps
+        ran.append("teacher_forced")
+
+    if "free_running" in modes:
+        fr = tolerance["free_running"]
+        stepper = adapter.make_optimizer(case.algorithm, case.hparams(), case.param_groups(), dtype)
+        stepper.init({n: p for n, p in params0.items()})
+        fr_steps = {}
+        for t in range(1, len(grads) + 1):
+            got = stepper.step(grads[t - 1])
+            if t in by_step:
+                fr_steps[t] = got
+                k = fr["k"] + fr["growth_per_step"] * t
+                expected = by_step[t]["params"]
+                label = f"at step {t} (free_running)"
+                _compare_params(check, got, expected, lambda n: compare.free_running_scale(params0[n], expected[n]), eps, k, label)
+                if caps.can_export_state:
+                    _compare_state(check, stepper.export_state(), by_step[t]["state"], None, eps, k, label)
+        actual_steps["free_running"] = fr_steps
+        ran.append("free_running")
+    return check, ran, actual_steps
+
+
+def diagnose_optimizer(case: Case, actual_steps: Mapping[str, Mapping[int, Any]], max_axes: int = 2) -> str:
+    """Which alternative conventions (one or two axes at once) reproduce the adapter's values."""
+    algorithm, dtype = case.algorithm, case.group["dtype"]
+    eps = EPS[dtype]
+    conventions = registry.spec(algorithm).conventions
+    grads = [decode_tensors(g) for g in case.raw["grads"]]
+    checkpoints = {c["step"]: c for c in _checkpoints(case)}
+    hparams, groups = case.hparams(), case.param_groups()
+    tf_actual = actual_steps.get("teacher_forced", {})
+    fr_actual = actual_steps.get("free_running", {})
+    k_tf = case.group["tolerance"]["teacher_forced"]["k"]
+    fr = case.group["tolerance"]["free_running"]
+    params0 = decode_tensors(case.raw["params"])
+
+    def matches(variant: Mapping[str, str]) -> bool:
+        try:
+            for t, got in tf_actual.items():
+                before = checkpoints[t - 1]
+                state = {n: registry.module(algorithm).State(**f) for n, f in before["state"].items()}
+                alt, _ = ref.optimizer_step(algorithm, before["params"], grads[t - 1], state, hparams, groups=groups, variant=variant, dtype=dtype)
+                for n, exp in alt.items():
+                    if not compare.compare(np.asarray(got[n], float), exp, compare.teacher_forced_scale(before["params"][n], exp), eps, k_tf).passed:
+                        return False
+            if fr_actual and not tf_actual:
+                traj = ref.optimizer_trajectory(algorithm, params0, grads, hparams, groups=groups, variant=variant, dtype=dtype)
+                for t, got in fr_actual.items():
+                    k = fr["k"] + fr["growth_per_step"] * t
+                    for n, exp in traj[t].params.items():
+                        if not compare.compare(np.asarray(got[n], float), exp, compare.free_running_scale(params0[n], exp), eps, k).passed:
+                            return False
+            return bool(tf_actual or fr_actual)
+        except (KeyError, ValueError):
+            return False
+
+    return _search_variants(conventions, matches, max_axes)
+
+
+def _search_variants(conventions: Sequence[Any], matches: Callable[[Mapping[str, str]], bool], max_axes: int) -> str:
+    options = [(c.axis, v) for c in conventions for v in c.alternatives]
+    for size in range(1, max_axes + 1):
+        for combo in itertools.combinations(options, size):
+            axes = [a for a, _ in combo]
+            if len(set(axes)) < len(axes):
+                continue
+            variant = dict(combo)
+            if matches(variant):
+                return "behaves like " + ", ".join(f"{a}={v}" for a, v in combo)
+    return "matches no single convention or pair of conventions the spec names" if options else ""
+
+
+# --------------------------------------------------------------------------------------------------
+# schedules and accumulators
+# --------------------------------------------------------------------------------------------------
+
+
+def _schedule_inputs(case: Case) -> list[Any]:
+    if "steps" in case.raw:
+        return list(case.raw["steps"])
+    return _decode_inputs(case.raw["inputs"])
+
+
+def _decode_inputs(obj: Any) -> Any:
+    if golden.is_tensor(obj):
+        return golden.decode_tensor(obj)
+    if isinstance(obj, Mapping):
+        return {k: _decode_inputs(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode_inputs(v) for v in obj]
+    if isinstance(obj, str):
+        return golden.decode_number(obj)
+    return obj
+
+
+def _schedule_eps(case: Case, caps: Capabilities) -> float:
+    return max(EPS[case.group["dtype"]], EPS[caps.schedule_dtype])
+
+
+def _compare_schedule(actual: np.ndarray, case: Case, eps: float, k: float) -> compare.Comparison:
+    expected = golden.decode_tensor(case.raw["expected"])
+    actual = _as_array(actual, expected, "schedule values")
+    exact = np.zeros(expected.shape[0], dtype=bool)
+    exact[case.raw["exact_rows"]] = True
+    results = [compare.compare(actual[~exact], expected[~exact], case.raw["scale"], eps, k)]
+    if exact.any():
+        results.append(compare.compare(actual[exact], expected[exact], case.raw["scale"], eps, k, exact=True))
+    return compare.merge(results)
+
+
+def _run_schedule(adapter: Adapter, caps: Capabilities, case: Case) -> tuple[_Check, np.ndarray]:
+    runner = adapter.make_schedule(case.algorithm, case.hparams())
+    actual = np.asarray(runner.values(_schedule_inputs(case)), dtype=np.float64)
+    if actual.ndim == 1:
+        actual = actual[:, None]
+    check = _Check()
+    check.add("lr", _compare_schedule(actual, case, _schedule_eps(case, caps), case.group["tolerance"]["k"]))
+    return check, actual
+
+
+def diagnose_schedule(case: Case, caps: Capabilities, actual: np.ndarray) -> str:
+    eps, k = _schedule_eps(case, caps), case.group["tolerance"]["k"]
+    inputs, hparams = _schedule_inputs(case), case.hparams()
+
+    def matches(variant: Mapping[str, str]) -> bool:
+        alt = ref.schedule_values(case.algorithm, inputs, hparams, variant=variant)
+        finite = alt[np.isfinite(alt)]
+        scale = float(np.max(np.abs(finite))) if finite.size else 0.0
+        return compare.compare(actual, alt, scale, eps, k).passed
+
+    return _search_variants(registry.spec(case.algorithm).conventions, matches, 1)
+
+
+def _run_accumulator(adapter: Adapter, case: Case) -> _Check:
+    dtype = case.group["dtype"]
+    runner = adapter.make_accumulator(case.algorithm, dtype)
+    check = _Check()
+    for index, (event, expected) in enumerate(zip(case.raw["events"], case.raw["expected"])):
+        label = f"after event {index}"
+        if "reset" in event:
+            runner.reset()
+        else:
+            grads = [None if g is None else golden.decode_tensor(g) for g in event["call"]]
+            try:
+                runner.call(grads)
+                raised = None
+            except ValueError as exc:
+                raised = exc
+            if expected["error"] and raised is None:
+                check.add(label, compare.Comparison(False, np.inf, np.inf, None, 0.0, "expected ValueError for a wrong gradient count; none raised"))
+                continue
+            if raised is not None and not expected["error"]:
+                raise raised
+        step, sums = runner.read()
+        if step != expected["step"]:
+            check.add(label, compare.Comparison(False, np.inf, np.inf, None, 0.0, f"step {step} != expected {expected['step']}"))
+        if (sums is None) != (expected["gradients"] is None):
+            check.add(label, compare.Comparison(False, np.inf, np.inf, None, 0.0, f"gradients {'missing' if sums is None else 'present'} but expected {'present' if sums is None else 'uninitialized'}"))
+            continue
+        for slot, (got, exp) in enumerate(zip(sums or [], expected["gradients"] or [])):
+            if exp is None or got is None:
+                if (exp is None) != (got is None):
+                    check.add(f"gradients[{slot}] {label}", compare.Comparison(False, np.inf, np.inf, None, 0.0, "None slot mismatch"))
+                continue
+            exp_arr = golden.decode_tensor(exp)
+            check.add(f"gradients[{slot}] {label}", compare.compare(_as_array(got, exp_arr, f"gradients[{slot}]"), exp_arr, 0.0, EPS[dtype], 0.0, exact=True))
+    return check
+
+
+def _run_invalid(adapter: Adapter, case: Case) -> _Check:
+    check = _Check()
+    make = adapter.make_schedule if case.kind == "schedule" else None
+    try:
+        if make is not None:
+            make(case.algorithm, case.hparams())
+        else:
+            adapter.make_optimizer(case.algorithm, case.hparams(), None, "float32")
+    except ValueError:
+        return check
+    check.add("construction", compare.Comparison(False, np.inf, np.inf, None, 0.0, f"accepted invalid `{case.raw['argument']}` (expected ValueError)"))
+    return check
+
+
+# --------------------------------------------------------------------------------------------------
+# selection and the run loop
+# --------------------------------------------------------------------------------------------------
+
+
+def _selected(case: Case, options: Options) -> bool:
+    if options.select and not any(fnmatchcase(case.id, pattern) or case.id.startswith(pattern.rstrip("*")) for pattern in options.select):
+        return False
+    if options.dtypes and not case.invalid and case.kind != "schedule" and case.dtype not in options.dtypes:
+        return False
+    return True
+
+
+def applicability(case: Case, caps: Capabilities) -> tuple[str | None, str]:
+    """(outcome, reason) when the case cannot be judged against the spec, else (None, "")."""
+    support = caps.algorithms.get(case.algorithm)
+    if support is None:
+        return "unsupported", f"the adapter does not implement {case.algorithm}"
+    if case.invalid:
+        return (None, "") if caps.validates_hparams else ("not_applicable", "the adapter does not validate hyperparameters")
+    if case.kind != "schedule":
+        dtypes = support.dtypes or caps.dtypes
+        if case.dtype not in dtypes:
+            return "unsupported", f"dtype {case.dtype} not supported"
+    other = {axis: value for axis, value in support.variant.items() if value != registry.spec(case.algorithm).variant().get(axis)}
+    separated = [axis for axis in other if axis in case.raw.get("discriminates", {})]
+    if separated:
+        return "not_applicable", "declares " + ", ".join(f"{a}={other[a]}" for a in separated) + " (another convention)"
+    return None, ""
+
+
+def tolerance_of(case: Case) -> tuple[str, dict[str, Any]]:
+    if case.invalid:
+        return "rejects", {}
+    if case.kind == "optimizer":
+        return "scaled", dict(case.group["tolerance"])
+    return case.group["tolerance"]["metric"], dict(case.group["tolerance"])
+
+
+def run_case(adapter: Adapter, caps: Capabilities, case: Case, options: Options) -> CaseResult:
+    metric, tolerance = tolerance_of(case)
+    result = CaseResult(case.id, case.algorithm, case.kind, case.dtype, "pass", metric, tolerance)
+    result.repro = f"optimspec explain {case.id} --adapter {adapter.name}"
+    outcome, reason = applicability(case, caps)
+    started = time.perf_counter()
+    if outcome is not None:
+        result.outcome, result.message = outcome, reason
+        return result
+    actual: Any = None
+    try:
+        with time_limit(options.timeout_s):
+            if case.invalid:
+                check = _run_invalid(adapter, case)
+            elif case.kind == "optimizer":
+                check, result.modes, actual = _run_optimizer(adapter, caps, case, options.modes)
+            elif case.kind == "schedule":
+                check, actual = _run_schedule(adapter, caps, case)
+            else:
+                check = _run_accumulator(adapter, case)
+    except Unsupported as exc:
+        result.outcome, result.message = "unsupported", str(exc) or "unsupported setting"
+        return result
+    except CaseTimeout as exc:
+        result.outcome, result.message = "error", str(exc)
+        return result
+    except Exception as exc:  # an adapter crash is this case's error, never the run's
+        result.outcome = "error"
+        result.message = f"{type(exc).__name__}: {exc}"
+        result.diagnosis = traceback.format_exc(limit=3).strip().splitlines()[-1]
+        return result
+    finally:
+        result.duration_s = time.perf_counter() - started
+    passed, result.measured, result.message = check.verdict()
+    result.outcome = "pass" if passed else "fail"
+    if not passed and options.explain and case.raw.get("discriminates") is not None and not case.invalid:
+        if case.kind == "optimizer":
+            result.diagnosis = diagnose_optimizer(case, actual)
+        elif case.kind == "schedule":
+            result.diagnosis = diagnose_schedule(case, caps, actual)
+    return result
+
+
+def run(adapter: Adapter, files: Sequence[golden.GoldenFile], options: Options = Options(), on_result: Callable[[CaseResult], None] | None = None) -> list[CaseResult]:
+    """Run every selected case; ``on_result`` is called after each (progress bars)."""
+    caps = adapter.capabilities()
+    results = []
+    for case in iter_cases(files):
+        if not _selected(case, options):
+            continue
+        result = run_case(adapter, caps, case, options)
+        results.append(result)
+        if on_result:
+            on_result(result)
+    return results
+
+
+def selected_cases(files: Sequence[golden.GoldenFile], options: Options) -> list[Case]:
+    return [c for c in iter_cases(files) if _selected(c, options)]
+
+
+def round_expected(dtype: str, values: np.ndarray) -> np.ndarray:
+    """Expected values as a ``dtype`` implementation would store them (for explain output)."""
+    return round_to(dtype, values)
