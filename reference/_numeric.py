@@ -99,8 +99,9 @@ class Float64Context:
                 return special
             try:
                 return math.fsum(x.ravel().tolist())
-            except OverflowError:
-                return float(np.sum(x))
+            except OverflowError:  # finite terms whose exact sum overflows: IEEE gives ±inf
+                with np.errstate(over="ignore"):
+                    return float(np.sum(x))
         moved = np.moveaxis(x, axis, -1)
         flat = moved.reshape(-1, moved.shape[-1])
         sums = np.array([self.sum(row) for row in flat], dtype=np.float64)
