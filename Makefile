@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml constraints/ci.txt
 check: $(STAMP)
 	$(BIN)/optimspec golden verify
 	$(BIN)/optimspec catalogue
+	$(BIN)/optimspec matrix
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

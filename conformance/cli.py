@@ -1,16 +1,22 @@
 """The ``optimspec`` command line.
 
-Exit codes: 0 ok / conformant, 1 conformance failures, 2 usage error, 3 integrity error (hash,
-schema or manifest). Frameworks are imported only by the adapter that needs them, so ``--help``,
-``list``, ``catalogue`` and ``golden verify`` import none of them.
+Commands: ``golden generate|verify``, ``list``, ``catalogue``, ``check``, ``explain``, ``report``
+(``report diff``) and ``matrix``.
+
+Exit codes: 0 ok / conformant, 1 conformance failures, 2 usage error (unknown or unavailable
+adapter, malformed divergence file, unreadable report), 3 integrity error (hash, schema or
+manifest). Frameworks are imported only by the adapter that needs them, so ``--help``, ``list``,
+``catalogue`` and ``golden verify`` import none of them; the harness modules themselves are
+imported inside the commands that use them, to keep ``--help`` fast.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from rich.console import Console
@@ -18,6 +24,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import golden
+
+if TYPE_CHECKING:
+    from .divergences import DivergenceSet
+    from .runner import Options, RunRecord
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_INTEGRITY = 0, 1, 2, 3
 
@@ -37,13 +47,18 @@ def _root(path: Path | None) -> Path:
     return path or golden.default_root()
 
 
-def fail_integrity(message: str) -> None:
+def fail_integrity(message: str) -> NoReturn:
     errors.print(f"[bold red]integrity error:[/] {message}", soft_wrap=True)
     sys.exit(EXIT_INTEGRITY)
 
 
+def fail_usage(message: str) -> NoReturn:
+    errors.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    sys.exit(EXIT_USAGE)
+
+
 @contextmanager
-def progress_bar(label: str, total: int) -> Iterator[callable]:
+def progress_bar(label: str, total: int) -> Iterator[Callable[[str], None]]:
     """A rich progress bar; yields a callback that advances it by one named item."""
     with Progress(
         TextColumn(f"{label} [bold]{{task.fields[item]}}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -118,7 +133,6 @@ def _load(root: Path) -> list[golden.GoldenFile]:
         return golden.load_all(root)
     except golden.IntegrityError as exc:
         fail_integrity(str(exc))
-        raise  # unreachable: fail_integrity exits
 
 
 @main.command("list")
@@ -141,7 +155,7 @@ def catalogue(golden_root: Path | None) -> None:
     """A table of the catalogue: algorithm, kind, number of cases, conventions."""
     table = Table(title="optimspec catalogue")
     for column in ("algorithm", "kind", "cases", "invalid", "dtypes", "conventions"):
-        table.add_column(column, justify="right" if column in ("cases", "invalid") else "left")
+        table.add_column(column, justify="right" if column in ("cases", "invalid") else "left", no_wrap=column == "algorithm")
     files = sorted(_load(_root(golden_root)), key=lambda f: (f.kind, f.algorithm))
     for file in files:
         data = file.data
@@ -153,3 +167,259 @@ def catalogue(golden_root: Path | None) -> None:
     total = sum(f.data["number_of_cases"] for f in files)
     table.caption = f"{len(files)} algorithms, {total} cases"
     console.print(table)
+
+
+# --------------------------------------------------------------------------------------------------
+# check / matrix
+# --------------------------------------------------------------------------------------------------
+
+DTYPE_CHOICES = ("float64", "float32", "float16", "bfloat16")
+MODE_CHOICES = {"teacher_forced": ("teacher_forced",), "free_running": ("free_running",), "both": ("teacher_forced", "free_running")}
+DEFAULT_REPORTS_DIR = Path("reports")
+DEFAULT_DOC = Path("docs/conformance.md")
+
+
+def _adapter(name: str) -> Any:
+    """Build the named adapter; exit 2 with the reason if it is unknown or unavailable."""
+    from .adapters import AdapterError, AdapterUnavailable, load
+
+    try:
+        return load(name)
+    except (AdapterError, AdapterUnavailable) as exc:
+        fail_usage(str(exc))
+    except Exception as exc:  # the adapter's own constructor crashed
+        fail_usage(f"adapter {name!r} failed to load: {type(exc).__name__}: {exc}")
+
+
+def _divergences(adapter_name: str, user_files: Sequence[Path]) -> DivergenceSet:
+    from .divergences import DivergenceError, load
+
+    try:
+        return load(adapter_name, user_files)
+    except DivergenceError as exc:
+        fail_usage(str(exc))
+
+
+def _options(select: Sequence[str], dtypes: Sequence[str], mode: str, timeout: float) -> Options:
+    from .runner import Options
+
+    return Options(select=tuple(select), dtypes=tuple(dtypes), modes=MODE_CHOICES[mode], timeout_s=timeout)
+
+
+def _run_with_progress(adapter: Any, name: str, files: Sequence[golden.GoldenFile], options: Options, divergences: DivergenceSet) -> RunRecord:
+    """Run with a progress bar (on stderr, gone when done)."""
+    from . import runner
+
+    total = len(runner.selected_cases(files, options))
+    with progress_bar(name, total) as advance:
+        return runner.execute(adapter, files, options, divergences, on_result=lambda r: advance(r.id), adapter_ref=name)
+
+
+def _write_outputs(report: dict[str, Any], json_path: Path | None, junit: Path | None, markdown: Path | None) -> None:
+    from . import report as reports
+
+    outputs = ((json_path, reports.to_json), (junit, reports.render_junit), (markdown, reports.render_markdown))
+    for path, render in outputs:
+        if path is not None:
+            reports.write(path, render(report))
+            errors.print(f"wrote {path}")
+
+
+SELECTION_OPTIONS = (
+    click.option("--select", "-s", multiple=True, metavar="GLOB", help="Case ids to run: fnmatch globs or id prefixes (repeatable)."),
+    click.option("--dtype", "dtypes", multiple=True, type=click.Choice(DTYPE_CHOICES), help="Only optimizer cases of these dtypes (repeatable)."),
+    click.option("--mode", type=click.Choice(list(MODE_CHOICES)), default="both", show_default=True, help="Teacher-forced single steps, free-running trajectories, or both."),
+    click.option("--timeout", type=click.FloatRange(min=0.0), default=60.0, show_default=True, help="Per-case time limit in seconds (0: none)."),
+)
+
+
+def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(SELECTION_OPTIONS):
+        command = option(command)
+    return command
+
+
+@main.command("check")
+@click.option("--adapter", "-a", "adapter_name", envvar="OPTIMSPEC_ADAPTER", metavar="NAME", help="Built-in name, entry-point name, or package.module:Factory ($OPTIMSPEC_ADAPTER).")
+@click.option("--all", "all_adapters", is_flag=True, help="Every available built-in adapter: the same as `optimspec matrix`.")
+@selection_options
+@click.option("--divergences", multiple=True, type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Known-divergence TOML files, layered over the adapter's shipped one (repeatable).")
+@click.option("--report", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report here.")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML here.")
+@click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), help="Write a Markdown report here.")
+@ROOT_OPTION
+def check(
+    adapter_name: str | None, all_adapters: bool, select: tuple[str, ...], dtypes: tuple[str, ...], mode: str, timeout: float,
+    divergences: tuple[Path, ...], json_path: Path | None, junit: Path | None, markdown: Path | None, golden_root: Path | None,
+) -> None:
+    """Run the golden cases against one adapter and print the verdict matrix.
+
+    Exit 0 when no case fails, errors or passes against a strict xfail; 1 otherwise."""
+    from . import report as reports
+    from .runner import selected_cases
+
+    if all_adapters:
+        sys.exit(_matrix(_root(golden_root), _options(select, dtypes, mode, timeout), DEFAULT_REPORTS_DIR, DEFAULT_DOC))
+    if not adapter_name:
+        fail_usage("--adapter NAME is required (or --all); `optimspec check --help` lists the ways to name one")
+    known = _divergences(adapter_name, divergences)
+    root = _root(golden_root)
+    files = _load(root)
+    options = _options(select, dtypes, mode, timeout)
+    if not selected_cases(files, options):
+        fail_usage(f"the selection matches no case in {root} (see `optimspec list`)")
+    record = _run_with_progress(_adapter(adapter_name), adapter_name, files, options, known)
+    report = reports.build(record, root)
+    _write_outputs(report, json_path, junit, markdown)
+    reports.render_table(report, console)
+    sys.exit(EXIT_OK if report["summary"]["conformant"] else EXIT_FAILURES)
+
+
+def _matrix(root: Path, options: Options, reports_dir: Path, doc_path: Path | None, names: Sequence[str] = ()) -> int:
+    """Check every available built-in adapter (or ``names``); write reports and the published doc.
+    Returns the exit code: 1 if any adapter fails a case or cannot be built."""
+    from . import adapters
+    from . import report as reports
+
+    files = _load(root)
+    results: dict[str, dict[str, Any]] = {}
+    unavailable: dict[str, str] = {}
+    broken = False
+    for name in names or adapters.builtin_names():
+        try:
+            adapter = adapters.load(name)
+        except adapters.AdapterUnavailable as exc:
+            unavailable[name] = exc.reason
+            continue
+        except Exception as exc:  # a built-in that cannot even be constructed is a failure of the run
+            errors.print(f"[bold red]error:[/] adapter {name!r} failed to load: {type(exc).__name__}: {exc}", soft_wrap=True)
+            broken = True
+            continue
+        report = reports.build(_run_with_progress(adapter, name, files, options, _divergences(name, ())), root)
+        reports.write(reports_dir / f"{name}.json", reports.to_json(report))
+        results[name] = report
+    reports.render_combined(results, unavailable, console)
+    if doc_path is not None:
+        reports.write(doc_path, reports.render_conformance_doc(results, unavailable))
+        errors.print(f"wrote {doc_path} and {len(results)} reports in {reports_dir}/")
+    failing = broken or any(not r["summary"]["conformant"] for r in results.values())
+    return EXIT_FAILURES if failing else EXIT_OK
+
+
+@main.command("matrix")
+@click.option("--adapter", "-a", "names", multiple=True, metavar="NAME", help="Only these built-in adapters (default: every available one).")
+@selection_options
+@click.option("--reports-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_REPORTS_DIR, show_default=True, help="Where reports/<adapter>.json go.")
+@click.option("--doc", "doc_path", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_DOC, show_default=True, help="The published matrix (Markdown).")
+@click.option("--no-doc", is_flag=True, help="Do not write the Markdown matrix.")
+@ROOT_OPTION
+def matrix(names: tuple[str, ...], select: tuple[str, ...], dtypes: tuple[str, ...], mode: str, timeout: float, reports_dir: Path, doc_path: Path, no_doc: bool, golden_root: Path | None) -> None:
+    """Check every available built-in adapter; print the combined matrix (adapter × algorithm, with
+    the conventions each follows), write reports/<adapter>.json and docs/conformance.md.
+    Adapters whose framework is not installed are skipped with a note."""
+    from . import adapters
+
+    unknown = [n for n in names if n not in adapters.BUILTINS]
+    if unknown:
+        fail_usage(f"not built-in adapters: {', '.join(unknown)}; built-in: {', '.join(adapters.builtin_names())}")
+    options = _options(select, dtypes, mode, timeout)
+    sys.exit(_matrix(_root(golden_root), options, reports_dir, None if no_doc else doc_path, names))
+
+
+# --------------------------------------------------------------------------------------------------
+# explain
+# --------------------------------------------------------------------------------------------------
+
+
+@main.command("explain")
+@click.argument("case_id")
+@click.option("--adapter", "-a", "adapter_name", metavar="NAME", help="Also run the case on this adapter and show its values and a per-element diff.")
+@click.option("--divergences", multiple=True, type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Known-divergence files layered over the adapter's shipped one.")
+@click.option("--timeout", type=click.FloatRange(min=0.0), default=60.0, show_default=True, help="Time limit in seconds (0: none).")
+@ROOT_OPTION
+def explain(case_id: str, adapter_name: str | None, divergences: tuple[Path, ...], timeout: float, golden_root: Path | None) -> None:
+    """Show one case: inputs, expected values, formula, flags, hyperparameters and the conventions it
+    separates; with --adapter, the adapter's values, a per-element diff and the diagnosis.
+
+    Exit 1 when the adapter fails the case."""
+    from . import explain as explainer
+    from . import runner
+
+    files = _load(_root(golden_root))
+    try:
+        case = runner.find_case(files, case_id)
+    except KeyError as exc:
+        fail_usage(str(exc.args[0]))
+    explainer.describe_case(case, console)
+    if not adapter_name:
+        return
+    known = _divergences(adapter_name, divergences)
+    adapter = _adapter(adapter_name)
+    caps = adapter.capabilities()
+    entry = known.lookup(case.id, case.dtype, runner.framework_versions(adapter.info()))
+    result = runner.run_case(adapter, caps, case, runner.Options(timeout_s=timeout), entry, adapter_name)
+    explainer.describe_result(case, caps, result, console)
+    sys.exit(EXIT_FAILURES if result.failing else EXIT_OK)
+
+
+# --------------------------------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------------------------------
+
+
+class _DefaultCommandGroup(click.Group):
+    """``report FILE`` means ``report show FILE``; ``report diff OLD NEW`` stays a subcommand."""
+
+    default_command = "show"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+def _read_report(path: Path) -> dict[str, Any]:
+    from . import report as reports
+
+    try:
+        return reports.load(path)
+    except reports.ReportError as exc:
+        fail_usage(str(exc))
+
+
+REPORT_PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@main.group("report", cls=_DefaultCommandGroup)
+def report_group() -> None:
+    """Render a JSON report (`optimspec report REPORT.json`), or compare two
+    (`optimspec report diff OLD.json NEW.json`)."""
+
+
+@report_group.command("show")
+@click.argument("path", type=REPORT_PATH)
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table", show_default=True)
+def report_show(path: Path, fmt: str) -> None:
+    """Render REPORT.json as the terminal matrix, Markdown, or (canonical) JSON."""
+    from . import report as reports
+
+    data = _read_report(path)
+    if fmt == "table":
+        reports.render_table(data, console)
+    elif fmt == "markdown":
+        click.echo(reports.render_markdown(data))
+    else:
+        click.echo(reports.to_json(data).decode("utf-8"), nl=False)
+
+
+@report_group.command("diff")
+@click.argument("old", type=REPORT_PATH)
+@click.argument("new", type=REPORT_PATH)
+def report_diff(old: Path, new: Path) -> None:
+    """Regressions, improvements, other changes, added and removed cases from OLD to NEW.
+    Exit 1 when there are regressions."""
+    from . import report as reports
+
+    result = reports.diff(_read_report(old), _read_report(new))
+    reports.render_diff(result, console)
+    sys.exit(EXIT_FAILURES if result.regressions else EXIT_OK)

@@ -1,10 +1,20 @@
 """The runner: selects golden cases by an adapter's capabilities, runs them in teacher-forced and
-free-running modes, compares under the golden budgets, and explains failures.
+free-running modes, compares under the golden budgets, explains failures, and applies known
+divergences.
 
 Each case is isolated: an adapter that raises, hangs (per-case timeout), returns the wrong shape, or
 NaN where the golden has none gets ``error`` or ``fail`` for that case, and the run goes on.
 
-Outcomes: pass, pass_with_override, fail, xfail, xpass, skip, not_applicable, unsupported, error.
+Outcomes (:data:`OUTCOMES`):
+
+* ``pass``; ``pass_with_override`` (passes only under a divergence file's tolerance override);
+* ``fail``; ``error`` (the adapter crashed, hung or returned something malformed);
+* ``xfail`` / ``xpass``: a divergence entry expected a failure (an ``error`` counts as expected too);
+  a strict ``xpass`` counts as a failure;
+* ``skip``: a divergence entry said not to run it;
+* ``not_applicable``: the adapter declares another convention on an axis the case separates (the
+  case still runs, and the convention it measured is reported as the diagnosis);
+* ``unsupported``: the adapter cannot express the algorithm, dtype or setting.
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,8 +39,10 @@ from optimspec.reference._dtypes import EPS, round_to
 
 from . import compare, golden
 from .adapters.base import Adapter, Capabilities, Unsupported
+from .divergences import Divergence, DivergenceSet
 
 OUTCOMES = ("pass", "pass_with_override", "fail", "xfail", "xpass", "skip", "not_applicable", "unsupported", "error")
+PASSING = ("pass", "pass_with_override")
 MODES = ("teacher_forced", "free_running")
 DEFAULT_TIMEOUT_S = 60.0
 
@@ -67,31 +80,44 @@ class CaseResult:
     divergence: dict[str, Any] | None = None
     duration_s: float = 0.0
     repro: str = ""
+    actual: Any = field(default=None, repr=False, compare=False)  # the adapter's values (explain); not reported
+
+    @property
+    def failing(self) -> bool:
+        """Does this case make the run non-conformant? (fail, error, or a strict xpass)"""
+        if self.outcome == "xpass":
+            return bool((self.divergence or {}).get("strict", True))
+        return self.outcome in ("fail", "error")
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id, "algorithm": self.algorithm, "kind": self.kind, "dtype": self.dtype, "outcome": self.outcome,
-            "metric": self.metric, "tolerance": self.tolerance, "measured": self.measured.as_dict(), "modes": self.modes,
-            "message": self.message, "diagnosis": self.diagnosis, "divergence": self.divergence,
+            "failing": self.failing, "metric": self.metric, "tolerance": self.tolerance,
+            "measured": self.measured.as_dict(), "modes": self.modes, "message": self.message,
+            "diagnosis": self.diagnosis, "divergence": self.divergence,
             "duration_s": round(self.duration_s, 4), "repro": self.repro,
         }
 
 
 @dataclass(frozen=True)
 class Options:
-    select: Sequence[str] = ()  # id globs; empty = all
+    select: Sequence[str] = ()  # id globs (or prefixes); empty = all
     dtypes: Sequence[str] = ()  # empty = all
     modes: Sequence[str] = MODES
     timeout_s: float = DEFAULT_TIMEOUT_S
     explain: bool = True  # diagnose failing convention-sensitive cases
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"select": list(self.select), "dtypes": list(self.dtypes), "modes": list(self.modes), "timeout_s": self.timeout_s}
 
 
 class CaseError(Exception):
     """The adapter misbehaved (wrong shape, wrong type): an ``error`` outcome."""
 
 
-class CaseTimeout(Exception):
-    pass
+class CaseTimeout(BaseException):
+    """The per-case time limit expired. A BaseException, so an adapter's ``except Exception`` does not
+    swallow it."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -184,10 +210,15 @@ def iter_cases(files: Sequence[golden.GoldenFile]) -> Iterator[Case]:
 # --------------------------------------------------------------------------------------------------
 
 
+def timeouts_enforced() -> bool:
+    """Per-case timeouts need SIGALRM, hence the main thread of a POSIX process."""
+    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+
 @contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
     """Raise CaseTimeout in the main thread after ``seconds`` (SIGALRM); a no-op elsewhere."""
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+    if seconds <= 0 or not timeouts_enforced():
         yield
         return
 
@@ -236,6 +267,11 @@ class _Check:
         message = f"{failed[0][0]}: {failed[0][1].problem}" if failed else ""
         return not failed, measured, message
 
+    def passes_with_budget(self, k: float) -> bool:
+        """Would every comparison pass with its budget raised to ``k``? Class mismatches (NaN, ±inf,
+        bit-exact values, counters) measure as infinite and still fail."""
+        return all(c.passed or c.max_k <= k for _, c in self.comparisons)
+
 
 def _checkpoints(case: Case) -> list[dict[str, Any]]:
     return [
@@ -267,6 +303,14 @@ def _compare_state(check: _Check, actual: Mapping[str, Mapping[str, Any]], expec
             check.add(f"state[{name}].{key} {label}", compare.compare(_as_array(got, exp_arr, f"state[{name}].{key}"), exp_arr, scale, eps, k))
 
 
+def _step_magnitudes(case: Case, before: Mapping[str, Any], grads: Mapping[str, Any], variant: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:
+    """Per-tensor scale S of a teacher-forced step: the reference step run on magnitudes."""
+    record = registry.module(case.algorithm).State
+    state = {n: record(**f) for n, f in before["state"].items()}
+    magnitudes, _ = ref.step_scale(case.algorithm, before["params"], grads, state, case.hparams(), groups=case.param_groups(), variant=variant)
+    return magnitudes
+
+
 def _run_optimizer(adapter: Adapter, caps: Capabilities, case: Case, modes: Sequence[str]) -> tuple[_Check, list[str], dict[str, Any]]:
     dtype = case.group["dtype"]
     eps = EPS[dtype]
@@ -289,7 +333,8 @@ def _run_optimizer(adapter: Adapter, caps: Capabilities, case: Case, modes: Sequ
             got = stepper.step(grads[t - 1])
             tf_steps[t] = got
             label = f"at step {t} (teacher_forced)"
-            _compare_params(check, got, after["params"], lambda n: compare.teacher_forced_scale(before["params"][n], after["params"][n]), eps, k, label)
+            magnitudes = _step_magnitudes(case, before, grads[t - 1])
+            _compare_params(check, got, after["params"], lambda n: compare.magnitude_scale(magnitudes[n], before["params"][n], after["params"][n]), eps, k, label)
             if caps.can_export_state:
                 _compare_state(check, stepper.export_state(), after["state"], before["state"], eps, k, label)
         actual_steps["teacher_forced"] = tf_steps
@@ -298,7 +343,12 @@ def _run_optimizer(adapter: Adapter, caps: Capabilities, case: Case, modes: Sequ
     if "free_running" in modes:
         fr = tolerance["free_running"]
         stepper = adapter.make_optimizer(case.algorithm, case.hparams(), case.param_groups(), dtype)
-        stepper.init({n: p for n, p in params0.items()})
+        if case.raw.get("starts_from_state"):
+            if not caps.can_load_state:
+                raise Unsupported("the case starts from a stored state and the adapter cannot load state")
+            stepper.load_state(params0, by_step[0]["state"])
+        else:
+            stepper.init(dict(params0))
         fr_steps = {}
         for t in range(1, len(grads) + 1):
             got = stepper.step(grads[t - 1])
@@ -336,7 +386,8 @@ def diagnose_optimizer(case: Case, actual_steps: Mapping[str, Mapping[int, Any]]
                 state = {n: registry.module(algorithm).State(**f) for n, f in before["state"].items()}
                 alt, _ = ref.optimizer_step(algorithm, before["params"], grads[t - 1], state, hparams, groups=groups, variant=variant, dtype=dtype)
                 for n, exp in alt.items():
-                    if not compare.compare(np.asarray(got[n], float), exp, compare.teacher_forced_scale(before["params"][n], exp), eps, k_tf).passed:
+                    magnitudes = _step_magnitudes(case, before, grads[t - 1], variant)
+                    if not compare.compare(np.asarray(got[n], float), exp, compare.magnitude_scale(magnitudes[n], before["params"][n], exp), eps, k_tf).passed:
                         return False
             if fr_actual and not tf_actual:
                 traj = ref.optimizer_trajectory(algorithm, params0, grads, hparams, groups=groups, variant=variant, dtype=dtype)
@@ -477,16 +528,36 @@ def _run_invalid(adapter: Adapter, case: Case) -> _Check:
 
 
 # --------------------------------------------------------------------------------------------------
-# selection and the run loop
+# selection
 # --------------------------------------------------------------------------------------------------
 
 
+def pattern_matches(pattern: str, case_id: str) -> bool:
+    """A ``--select`` pattern: an fnmatch glob on the id, or an id prefix (``optim/adamw``)."""
+    return fnmatchcase(case_id, pattern) or case_id.startswith(pattern.rstrip("*"))
+
+
 def _selected(case: Case, options: Options) -> bool:
-    if options.select and not any(fnmatchcase(case.id, pattern) or case.id.startswith(pattern.rstrip("*")) for pattern in options.select):
+    if options.select and not any(pattern_matches(pattern, case.id) for pattern in options.select):
         return False
     if options.dtypes and not case.invalid and case.kind != "schedule" and case.dtype not in options.dtypes:
         return False
     return True
+
+
+def selected_cases(files: Sequence[golden.GoldenFile], options: Options) -> list[Case]:
+    return [c for c in iter_cases(files) if _selected(c, options)]
+
+
+def find_case(files: Sequence[golden.GoldenFile], case_id: str) -> Case:
+    """The case with this exact id; KeyError naming the closest ids otherwise."""
+    cases = list(iter_cases(files))
+    for case in cases:
+        if case.id == case_id:
+            return case
+    prefix = case_id.rsplit("/", 1)[0]
+    near = [c.id for c in cases if c.id.startswith(prefix)][:5]
+    raise KeyError(f"no case {case_id!r}" + (f"; did you mean {', '.join(near)}?" if near else ""))
 
 
 def applicability(case: Case, caps: Capabilities) -> tuple[str | None, str]:
@@ -515,65 +586,214 @@ def tolerance_of(case: Case) -> tuple[str, dict[str, Any]]:
     return case.group["tolerance"]["metric"], dict(case.group["tolerance"])
 
 
-def run_case(adapter: Adapter, caps: Capabilities, case: Case, options: Options) -> CaseResult:
-    metric, tolerance = tolerance_of(case)
-    result = CaseResult(case.id, case.algorithm, case.kind, case.dtype, "pass", metric, tolerance)
-    result.repro = f"optimspec explain {case.id} --adapter {adapter.name}"
-    outcome, reason = applicability(case, caps)
+def repro_command(case_id: str, adapter_ref: str) -> str:
+    return f"optimspec explain {case_id} --adapter {adapter_ref}"
+
+
+# --------------------------------------------------------------------------------------------------
+# running one case
+# --------------------------------------------------------------------------------------------------
+
+
+def _dispatch(adapter: Adapter, caps: Capabilities, case: Case, options: Options, result: CaseResult) -> _Check:
+    """Run the case by kind; the adapter's values go to ``result.actual``."""
+    if case.invalid:
+        return _run_invalid(adapter, case)
+    if case.kind == "optimizer":
+        check, result.modes, result.actual = _run_optimizer(adapter, caps, case, options.modes)
+        return check
+    if case.kind == "schedule":
+        check, result.actual = _run_schedule(adapter, caps, case)
+        return check
+    return _run_accumulator(adapter, case)
+
+
+def _diagnose(case: Case, caps: Capabilities, actual: Any, options: Options) -> str:
+    """Which convention reproduces the adapter's values, for a failing case ("" if not searched)."""
+    if not options.explain or case.invalid or case.raw.get("discriminates") is None or actual is None:
+        return ""
+    try:
+        if case.kind == "optimizer":
+            return diagnose_optimizer(case, actual)
+        if case.kind == "schedule":
+            return diagnose_schedule(case, caps, actual)
+    except Exception as exc:  # a diagnosis is a hint; it never turns a verdict into a crash
+        return f"(diagnosis failed: {type(exc).__name__}: {exc})"
+    return ""
+
+
+def _where_raised(exc: BaseException) -> str:
+    """The innermost frame an exception came from: where to look first."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    frame = frames[-1]
+    return f"raised in {frame.name} ({Path(frame.filename).name}:{frame.lineno})"
+
+
+def _execute(adapter: Adapter, caps: Capabilities, case: Case, options: Options, result: CaseResult) -> _Check | None:
+    """Run and judge the case against its own budgets: fills outcome (pass, fail, error or
+    unsupported), measured, message, diagnosis and duration. The comparisons, or None if it raised."""
     started = time.perf_counter()
-    if outcome is not None:
-        result.outcome, result.message = outcome, reason
-        return result
-    actual: Any = None
     try:
         with time_limit(options.timeout_s):
-            if case.invalid:
-                check = _run_invalid(adapter, case)
-            elif case.kind == "optimizer":
-                check, result.modes, actual = _run_optimizer(adapter, caps, case, options.modes)
-            elif case.kind == "schedule":
-                check, actual = _run_schedule(adapter, caps, case)
-            else:
-                check = _run_accumulator(adapter, case)
+            check = _dispatch(adapter, caps, case, options, result)
     except Unsupported as exc:
         result.outcome, result.message = "unsupported", str(exc) or "unsupported setting"
-        return result
+        return None
     except CaseTimeout as exc:
         result.outcome, result.message = "error", str(exc)
-        return result
+        return None
     except Exception as exc:  # an adapter crash is this case's error, never the run's
-        result.outcome = "error"
-        result.message = f"{type(exc).__name__}: {exc}"
-        result.diagnosis = traceback.format_exc(limit=3).strip().splitlines()[-1]
-        return result
+        result.outcome, result.message = "error", f"{type(exc).__name__}: {exc}"
+        result.diagnosis = _where_raised(exc)
+        return None
     finally:
         result.duration_s = time.perf_counter() - started
     passed, result.measured, result.message = check.verdict()
     result.outcome = "pass" if passed else "fail"
-    if not passed and options.explain and case.raw.get("discriminates") is not None and not case.invalid:
-        if case.kind == "optimizer":
-            result.diagnosis = diagnose_optimizer(case, actual)
-        elif case.kind == "schedule":
-            result.diagnosis = diagnose_schedule(case, caps, actual)
+    if not passed:
+        result.diagnosis = _diagnose(case, caps, result.actual, options)
+    return check
+
+
+def _measure_other_convention(adapter: Adapter, caps: Capabilities, case: Case, options: Options, result: CaseResult, reason: str) -> CaseResult:
+    """A case separating an axis on which the adapter declares another value: ``not_applicable``,
+    but it still runs, so the report can say which convention was measured."""
+    _execute(adapter, caps, case, options, result)
+    if result.outcome == "pass":
+        result.diagnosis = "behaves like the spec here, although it declares another convention"
+    elif result.outcome in ("error", "unsupported"):
+        reason = f"{reason}; running it anyway: {result.outcome}: {result.message}"
+    result.outcome, result.message = "not_applicable", reason
     return result
 
 
-def run(adapter: Adapter, files: Sequence[golden.GoldenFile], options: Options = Options(), on_result: Callable[[CaseResult], None] | None = None) -> list[CaseResult]:
-    """Run every selected case; ``on_result`` is called after each (progress bars)."""
+def apply_divergence(result: CaseResult, divergence: Divergence, check: _Check | None) -> None:
+    """Turn a judged result into what the known-divergence entry says it should read as."""
+    result.divergence = divergence.as_dict()
+    if divergence.outcome == "xfail":
+        if result.outcome in ("fail", "error"):
+            result.outcome = "xfail"
+        elif result.outcome in PASSING:
+            result.outcome = "xpass"
+            result.message = f"passes although {divergence.label} expects a failure" + (" (strict)" if divergence.strict else "")
+    elif divergence.outcome == "tolerance" and check is not None and result.outcome in ("pass", "fail"):
+        k = float(divergence.tolerance or 0.0)
+        result.tolerance = {**result.tolerance, "override_k": k}
+        if check.passes_with_budget(k):
+            result.outcome, result.message = "pass_with_override", f"within the override budget k = {k:g} ({divergence.label})"
+        else:
+            result.outcome = "fail"
+            result.message = f"{result.message} (fails even with the override budget k = {k:g})"
+
+
+def run_case(
+    adapter: Adapter,
+    caps: Capabilities,
+    case: Case,
+    options: Options = Options(),
+    divergence: Divergence | None = None,
+    adapter_ref: str | None = None,
+) -> CaseResult:
+    """Run one case and judge it; ``divergence`` (the entry that covers it, if any) is applied.
+    ``adapter_ref`` is how the repro command names the adapter (default: ``adapter.name``)."""
+    metric, tolerance = tolerance_of(case)
+    result = CaseResult(case.id, case.algorithm, case.kind, case.dtype, "pass", metric, tolerance)
+    result.repro = repro_command(case.id, adapter_ref or adapter.name)
+    outcome, reason = applicability(case, caps)
+    if outcome == "not_applicable" and not case.invalid:
+        return _measure_other_convention(adapter, caps, case, options, result, reason)
+    if outcome is not None:
+        result.outcome, result.message = outcome, reason
+        return result
+    if divergence is not None and divergence.outcome == "skip":
+        result.outcome, result.message, result.divergence = "skip", divergence.reason, divergence.as_dict()
+        return result
+    check = _execute(adapter, caps, case, options, result)
+    if divergence is not None:
+        apply_divergence(result, divergence, check)
+    return result
+
+
+# --------------------------------------------------------------------------------------------------
+# the run
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunRecord:
+    """Everything a report needs about one run of one adapter."""
+
+    adapter_ref: str  # how the adapter was named (built-in name, entry point, module:Factory)
+    info: dict[str, Any]
+    capabilities: Capabilities
+    options: Options
+    divergences: DivergenceSet
+    results: list[CaseResult]
+    warnings: list[str]
+    duration_s: float
+
+    @property
+    def failing(self) -> list[CaseResult]:
+        return [r for r in self.results if r.failing]
+
+
+def framework_versions(info: Mapping[str, Any]) -> dict[str, str]:
+    """``info()["versions"]`` as strings (what divergence conditions test)."""
+    return {str(k): str(v) for k, v in dict(info.get("versions") or {}).items()}
+
+
+def run_warnings(files: Sequence[golden.GoldenFile], cases: Sequence[Case], caps: Capabilities, options: Options, divergences: DivergenceSet, versions: Mapping[str, str]) -> list[str]:
+    """What the run should say about itself besides verdicts."""
+    warnings = []
+    all_ids = [c.id for c in iter_cases(files)]
+    for pattern in options.select:
+        if not any(pattern_matches(pattern, case_id) for case_id in all_ids):
+            warnings.append(f"--select {pattern!r} matches no case")
+    warnings.extend(divergences.warnings([(c.id, c.dtype) for c in cases], versions))
+    if not caps.can_load_state and "teacher_forced" in options.modes:
+        warnings.append("the adapter cannot load state: no teacher-forced checks; optimizer verdicts rest on free-running checks")
+    if options.timeout_s > 0 and not timeouts_enforced():
+        warnings.append("per-case timeouts are not enforced outside the main thread")
+    return warnings
+
+
+def execute(
+    adapter: Adapter,
+    files: Sequence[golden.GoldenFile],
+    options: Options = Options(),
+    divergences: DivergenceSet | None = None,
+    on_result: Callable[[CaseResult], None] | None = None,
+    adapter_ref: str | None = None,
+) -> RunRecord:
+    """Run every selected case (``on_result`` is called after each, for progress bars)."""
+    started = time.perf_counter()
+    divergences = divergences or DivergenceSet()
+    info = dict(adapter.info())
     caps = adapter.capabilities()
+    versions = framework_versions(info)
+    cases = selected_cases(files, options)
     results = []
-    for case in iter_cases(files):
-        if not _selected(case, options):
-            continue
-        result = run_case(adapter, caps, case, options)
+    for case in cases:
+        entry = divergences.lookup(case.id, case.dtype, versions)
+        result = run_case(adapter, caps, case, options, entry, adapter_ref)
         results.append(result)
         if on_result:
             on_result(result)
-    return results
+    warnings = run_warnings(files, cases, caps, options, divergences, versions)
+    return RunRecord(adapter_ref or adapter.name, info, caps, options, divergences, results, warnings, time.perf_counter() - started)
 
 
-def selected_cases(files: Sequence[golden.GoldenFile], options: Options) -> list[Case]:
-    return [c for c in iter_cases(files) if _selected(c, options)]
+def run(
+    adapter: Adapter,
+    files: Sequence[golden.GoldenFile],
+    options: Options = Options(),
+    on_result: Callable[[CaseResult], None] | None = None,
+    divergences: DivergenceSet | None = None,
+) -> list[CaseResult]:
+    """The results of :func:`execute`, alone."""
+    return execute(adapter, files, options, divergences, on_result).results
 
 
 def round_expected(dtype: str, values: np.ndarray) -> np.ndarray:

@@ -148,5 +148,9 @@ def locate_tampering(root: Path, message: str) -> str:
         current = golden.load_json(root / path)
     except (golden.IntegrityError, generate.GenerationError, ValueError):
         return message
-    case_id = first_differing_case(current, json.loads(golden.canonical_bytes(fresh)))
-    return f"{message}; first differing case: {case_id}" if case_id else message
+    fresh = json.loads(golden.canonical_bytes(fresh))
+    case_id = first_differing_case(current, fresh)
+    if case_id:
+        return f"{message}; first differing case: {case_id}"
+    fields = sorted(k for k in set(current) | set(fresh) if current.get(k) != fresh.get(k))
+    return f"{message}; differing header fields: {', '.join(fields)}" if fields else message

@@ -78,6 +78,9 @@ class Float64Context:
 
     # -- scalar transcendentals, rounded once -----------------------------------------------------
     def pow(self, base: Scalar, exponent: Scalar) -> float:
+        """IEEE pow: a negative base with a non-integer exponent is NaN (mpmath would go complex)."""
+        if _complex_pow(base, exponent):
+            return math.nan
         with mpmath.workprec(_TRANSCENDENTAL_PREC):
             return _mpf_to_float(mpmath.power(mpmath.mpf(base), mpmath.mpf(exponent)))
 
@@ -116,6 +119,10 @@ class Float64Context:
 
 def _mpf_to_float(value: Any) -> float:
     return float(value)
+
+
+def _complex_pow(base: Any, exponent: Any) -> bool:
+    return bool(base < 0) and not mpmath.mpf(exponent) == mpmath.floor(mpmath.mpf(exponent))
 
 
 @dataclass(frozen=True)
@@ -186,6 +193,8 @@ class ExactContext:
         return self._pick(x, y, lambda a, b: a <= b)
 
     def pow(self, base: Scalar, exponent: Scalar) -> Any:
+        if _complex_pow(base, exponent):
+            return mpmath.nan
         with mpmath.workprec(self.prec):
             return mpmath.power(self._mp(base), self._mp(exponent))
 
@@ -216,7 +225,46 @@ class ExactContext:
             return self.sum(x, axis) / mpmath.mpf(n)
 
 
+class _Magnitude(np.ndarray):
+    """An array of magnitudes in which every term adds: ``a − b`` is ``|a| + |b|``, ``−a`` is ``|a|``,
+    and ``a·b``, ``a/b`` act on magnitudes. Run through a formula, it yields the sum of the
+    magnitudes of the terms the formula combines: the scale S of a rounding-error bound."""
+
+    _ADDITIVE = {np.subtract: np.add, np.negative: np.absolute, np.positive: np.absolute}
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        plain = [np.abs(np.asarray(x, dtype=np.float64)) if isinstance(x, (np.ndarray, float, int, np.floating)) else x for x in inputs]
+        ufunc = self._ADDITIVE.get(ufunc, ufunc)
+        with np.errstate(all="ignore"):
+            result = getattr(ufunc, method)(*plain, **kwargs)
+        return np.asarray(result).view(_Magnitude) if isinstance(result, np.ndarray) or np.ndim(result) == 0 else result
+
+
+@dataclass(frozen=True)
+class MagnitudeContext(Float64Context):
+    """Float64 arithmetic on magnitudes (see :class:`_Magnitude`). Hyperparameter scalars stay plain
+    floats, so coefficients such as ``1 − β`` are computed as written; data arrays carry magnitudes."""
+
+    name: str = "magnitude"
+
+    def array(self, values: Any) -> np.ndarray:
+        return np.abs(np.array(values, dtype=np.float64)).view(_Magnitude)
+
+    def zeros(self, shape: tuple[int, ...]) -> np.ndarray:
+        return np.zeros(shape, dtype=np.float64).view(_Magnitude)
+
+    def to_float64(self, values: Any) -> np.ndarray:
+        return np.abs(np.asarray(values, dtype=np.float64))
+
+    def sum(self, x: Any, axis: int | None = None) -> Any:
+        return super().sum(np.abs(np.asarray(x, dtype=np.float64)), axis)
+
+    def mean(self, x: Any, axis: int | None = None) -> Any:
+        return super().mean(np.abs(np.asarray(x, dtype=np.float64)), axis)
+
+
 FLOAT64 = Float64Context()
+MAGNITUDE = MagnitudeContext()
 
 
 def exact(prec: int = 256) -> ExactContext:
@@ -224,4 +272,4 @@ def exact(prec: int = 256) -> ExactContext:
     return ExactContext(prec=prec)
 
 
-NumericContext = Float64Context | ExactContext
+NumericContext = Float64Context | ExactContext | MagnitudeContext

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import registry
 from ._dtypes import round_to
-from ._numeric import FLOAT64, NumericContext, exact
+from ._numeric import FLOAT64, MAGNITUDE, NumericContext, exact
 
 Tensors = dict[str, np.ndarray]
 
@@ -47,8 +47,9 @@ def _state_dtype(algorithm: str, dtype: str) -> str:
 
 
 def _store(value: Any, dtype: str, nx: NumericContext) -> Any:
-    """Round a computed value to what a ``dtype`` tensor holds; ints (counters) pass unchanged."""
-    if isinstance(value, (bool, int, np.integer)):
+    """Round a computed value to what a ``dtype`` tensor holds; ints (counters) and None (a state
+    field the tensor does not use) pass unchanged."""
+    if value is None or isinstance(value, (bool, int, np.integer)):
         return value
     stored = round_to(dtype, nx.to_float64(value))
     return stored if np.ndim(value) else float(stored)
@@ -60,7 +61,7 @@ def _store_state(state: Any, dtype: str, nx: NumericContext) -> Any:
 
 def _lift_state(state: Any, nx: NumericContext) -> Any:
     def lift(v: Any) -> Any:
-        if isinstance(v, (bool, int, np.integer)):
+        if v is None or isinstance(v, (bool, int, np.integer)):
             return v
         return nx.array(v) if np.ndim(v) else nx.scalar(v)
 
@@ -124,6 +125,22 @@ def optimizer_step(
     return new_params, new_state
 
 
+def step_scale(
+    algorithm: str,
+    params: Tensors,
+    grads: Mapping[str, np.ndarray | None],
+    state: Mapping[str, Any],
+    hparams: Mapping[str, Any],
+    *,
+    groups: Sequence[Mapping[str, Any]] | None = None,
+    variant: Mapping[str, str] | None = None,
+) -> tuple[Tensors, dict[str, Any]]:
+    """The scale S of a teacher-forced check: the same step run on magnitudes, so every term the
+    formula combines adds up instead of cancelling (DESIGN.md: "S = sum of the magnitudes of the
+    terms combined"). Returns magnitudes for the params and for each state field."""
+    return optimizer_step(algorithm, params, grads, state, hparams, groups=groups, variant=variant, nx=MAGNITUDE)
+
+
 def optimizer_trajectory(
     algorithm: str,
     params: Tensors,
@@ -134,10 +151,14 @@ def optimizer_trajectory(
     variant: Mapping[str, str] | None = None,
     dtype: str = "float64",
     nx: NumericContext = FLOAT64,
+    start_step: int = 0,
 ) -> list[Snapshot]:
-    """Snapshots after 0, 1, …, len(grads) steps, starting from ``init``."""
+    """Snapshots after 0, 1, …, len(grads) steps, starting from ``init`` (with its step counter
+    set to ``start_step``)."""
     current = {n: round_to(dtype, np.asarray(p, dtype=np.float64)) for n, p in params.items()}
     state = init_state(algorithm, current, hparams, groups, dtype)
+    if start_step:
+        state = {n: s._replace(step=start_step) for n, s in state.items()}
     snapshots = [Snapshot(0, current, state)]
     for k, step_grads in enumerate(grads, start=1):
         current, state = optimizer_step(

@@ -35,6 +35,9 @@ class OptimizerCase:
     checkpoints (t−1, t) are the teacher-forced checks; every checkpoint is a free-running check.
     ``discriminates``: convention axes this case exists to separate; generation fails unless each
     alternative value moves the result by at least 100× the case's budget.
+    ``start_step``: the step counter of the initial state (its other fields are fresh), to reach
+    states past step 10⁴ without storing 10⁴ gradients. Such a case starts from its checkpoint-0
+    state in free-running mode too, so an adapter needs ``load_state`` to run it.
     """
 
     name: str
@@ -46,6 +49,7 @@ class OptimizerCase:
     discriminates: Sequence[str] = ()
     flags: Sequence[str] = ()
     description: str = ""
+    start_step: int = 0
 
 
 @dataclass(frozen=True)
@@ -68,8 +72,8 @@ class OptimizerGroup:
 
 @dataclass(frozen=True)
 class AccumulatorCase:
-    """A sequence of events: ``{"call": {name: grad | None}}``, ``{"call": [...], "expect_error": ...}``
-    (a wrong gradient count), or ``{"reset": True}``. Expected sums and step follow every event."""
+    """A sequence of events: ``{"call": [grad | None, ...]}`` (a call with a wrong gradient count is
+    an expected error) or ``{"reset": True}``. Expected sums, step and error follow every event."""
 
     name: str
     events: Sequence[Mapping[str, Any]]

@@ -4,11 +4,14 @@ on every golden case.
 * step schedules: the golden value is the correctly rounded value, so it must agree with a
   higher-precision oracle within 1 ulp;
 * stateful schedules (plateau, greedy, the Adafactor read-back) run in float64 in the spec's own
-  order; the oracle must agree within the case's budget;
+  order; the oracle must agree within the case's budget, except in cases flagged ``float-order``,
+  built so that float64 rounding decides (greedy's running sum, a threshold met by one ulp): there
+  the oracle must disagree, which shows the flag is needed;
 * optimizer steps (teacher-forced from each golden state): the unrounded float64 step must agree
   with the oracle within 1e-3 of the budget for float32 and half-precision cases. A float64 case's
-  budget is itself a few float64 ε, below what any float64 computation can be held to at 1e-3; there
-  the reference must stay within a quarter of the budget.
+  budget is itself a few dozen float64 ε, below what any float64 computation can be held to at
+  1e-3 (the spec's 1 − fl(βᵗ) alone costs ~12 ε·S); there the reference must stay within half of
+  the budget.
 """
 
 from __future__ import annotations
@@ -52,7 +55,10 @@ def test_schedule_agrees_with_oracle(case) -> None:
     else:
         k = case.group["tolerance"]["k"]
         result = compare.compare(expected, oracle, case.raw["scale"], EPS["float64"], k)
-        assert result.passed, f"{case.id}: {result.describe()}"
+        if "float-order" in case.raw["flags"]:
+            assert not result.passed, f"{case.id}: flagged float-order, but exact arithmetic decides the same way"
+        else:
+            assert result.passed, f"{case.id}: {result.describe()}"
 
 
 def _teacher_forced_pairs(case):
@@ -64,7 +70,7 @@ def _teacher_forced_pairs(case):
 def test_optimizer_step_agrees_with_oracle(case) -> None:
     dtype = case.group["dtype"]
     k = case.group["tolerance"]["teacher_forced"]["k"]
-    allowed = 0.25 * k if dtype == "float64" else 1e-3 * k * EPS[dtype] / EPS["float64"]
+    allowed = 0.5 * k if dtype == "float64" else 1e-3 * k * EPS[dtype] / EPS["float64"]
     module = registry.module(case.algorithm)
     grads = [decode_tensors(g) for g in case.raw["grads"]]
     worst = 0.0
@@ -74,8 +80,9 @@ def test_optimizer_step_agrees_with_oracle(case) -> None:
         kwargs = dict(groups=case.param_groups(), dtype="float64")
         float64_step, _ = ref.optimizer_step(case.algorithm, params, grads[t - 1], state, case.hparams(), **kwargs)
         oracle_step, _ = ref.optimizer_step(case.algorithm, params, grads[t - 1], state, case.hparams(), nx=OPTIMIZER_ORACLE, **kwargs)
+        magnitudes, _ = ref.step_scale(case.algorithm, params, grads[t - 1], state, case.hparams(), groups=case.param_groups())
         for name, value in oracle_step.items():
-            scale = compare.teacher_forced_scale(params[name], value)
+            scale = compare.magnitude_scale(magnitudes[name], params[name], value)
             result = compare.compare(float64_step[name], value, scale, EPS["float64"], allowed)
             assert result.passed, f"{case.id} step {t} {name}: {result.describe()} (in float64 ε·S)"
             worst = max(worst, result.max_k)

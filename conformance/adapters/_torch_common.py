@@ -1,0 +1,324 @@
+"""Pieces the torch-based peer adapters share (torch.optim, transformers, timm, pytorch_optimizer).
+
+* :class:`TorchStepper`: drives any ``torch.optim.Optimizer`` through the adapter interface. Each
+  param group's hyperparameters are translated up front (so :class:`Unsupported` is raised by
+  ``make_optimizer``, before anything runs); tensors live as float64 NumPy outside and as torch
+  tensors of the case dtype inside; state crosses in the reference's field names through a
+  :class:`StateMap`.
+* :class:`StateMap`: how one algorithm's reference state fields map onto a peer's ``optimizer.state``
+  entries (names, shapes, the step counter's type).
+* :class:`LambdaScheduleRunner` / :class:`MetricScheduleRunner`: drive a torch ``LRScheduler`` (or
+  anything with ``step()`` and the optimizer's group lrs) to the requested steps / over metrics.
+
+torch is imported lazily, inside functions: importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .base import StateDict, Tensors, Unsupported, group_hparams
+
+TORCH_DTYPES = ("float64", "float32", "float16", "bfloat16")
+
+
+def with_defaults(algorithm: str, hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """The reference's defaults overlaid with ``hparams`` (not validated: validating is the peer's
+    job). Every peer adapter uses it, so an omitted hyperparameter means the spec's default, not the
+    peer's (torch AdamW's eps 1e-8 and weight_decay 1e-2 differ from transformers' 1e-6 and 0)."""
+    from optimspec.reference import registry
+
+    try:
+        defaults = registry.spec(algorithm).defaults()
+    except ValueError:  # a reference module not written yet
+        defaults = {}
+    return {**defaults, **hparams}
+
+
+def unused(value: Any) -> bool:
+    """A reference state field the tensor does not use: None, or the empty (0,) array the reference
+    stores for it (Adafactor's row/column statistics of a vector, ``exp_avg`` without beta1)."""
+    return value is None or (not isinstance(value, (int, float)) and np.shape(value) == (0,))
+
+
+def torch_dtype(name: str) -> Any:
+    import torch
+
+    try:
+        return {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]
+    except KeyError:
+        raise Unsupported(f"dtype {name} has no torch equivalent") from None
+
+
+def to_torch(values: Any, dtype: str) -> Any:
+    """A float64 NumPy array (already representable in ``dtype``) as a torch tensor of ``dtype``."""
+    import torch
+
+    array = np.asarray(values, dtype=np.float64)
+    if dtype in ("float16", "bfloat16"):
+        # Through float32: exact for values the golden file already rounded to the half dtype.
+        return torch.from_numpy(array.astype(np.float32).copy()).to(torch_dtype(dtype))
+    return torch.from_numpy(array.astype(np.float64 if dtype == "float64" else np.float32).copy())
+
+
+def to_numpy(tensor: Any) -> np.ndarray:
+    """Any torch tensor (or Python number) as a float64 NumPy array."""
+    import torch
+
+    if isinstance(tensor, torch.Tensor):
+        return tensor.detach().to("cpu", torch.float64).numpy().copy()
+    return np.asarray(tensor, dtype=np.float64)
+
+
+def scalar_step(value: Any) -> int:
+    """A step counter (int, float or 0-d tensor) as an int."""
+    return int(round(float(np.asarray(to_numpy(value)))))
+
+
+# --------------------------------------------------------------------------------------------------
+# state mapping
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StateField:
+    """One reference state field and where it lives in the peer's per-param state.
+
+    ``native``: the peer's key. ``kind``: "step_tensor" (a float 0-d tensor, torch.optim style),
+    "step_int" (a Python int, transformers style), "tensor" (same shape as the reference field
+    unless ``to_native`` / ``from_native`` reshape it), "float" (a Python float). ``state_dtype``:
+    "param" (the param dtype) or "float32_for_half" (float32 when the param is half: transformers
+    Adafactor up-casts).
+    """
+
+    reference: str
+    native: str
+    kind: str = "tensor"
+    to_native: Callable[[np.ndarray, tuple[int, ...]], np.ndarray] | None = None  # (ref value, param shape)
+    from_native: Callable[[np.ndarray, tuple[int, ...]], np.ndarray] | None = None
+    state_dtype: str = "param"
+
+
+@dataclass(frozen=True)
+class StateMap:
+    fields: Sequence[StateField] = field(default_factory=tuple)
+    group_step: str | None = None  # the param-group key holding the step, for peers that count per group
+
+    def names(self) -> dict[str, str]:
+        return {f.reference: f.native for f in self.fields}
+
+    def load(self, param: Any, fields: Mapping[str, Any], dtype: str) -> dict[str, Any]:
+        """The peer's state dict for one param from reference fields (None fields are skipped)."""
+        import torch
+
+        native: dict[str, Any] = {}
+        shape = tuple(param.shape)
+        for f in self.fields:
+            value = fields.get(f.reference)
+            if unused(value):
+                continue
+            if f.kind == "step_tensor":
+                from torch.optim.optimizer import _get_scalar_dtype
+
+                native[f.native] = torch.tensor(float(value), dtype=_get_scalar_dtype())
+            elif f.kind == "step_int":
+                native[f.native] = int(value)
+            elif f.kind == "float":
+                native[f.native] = float(value)
+            else:
+                array = np.asarray(value, dtype=np.float64)
+                if f.to_native is not None:
+                    array = f.to_native(array, shape)
+                state_dtype = "float32" if f.state_dtype == "float32_for_half" and dtype in ("float16", "bfloat16") else dtype
+                native[f.native] = to_torch(array, state_dtype).to(param.device)
+        return native
+
+    def export(self, param: Any, native: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        shape = tuple(param.shape)
+        for f in self.fields:
+            if f.native not in native:
+                continue
+            value = native[f.native]
+            if f.kind in ("step_tensor", "step_int"):
+                out[f.reference] = scalar_step(value)
+            elif f.kind == "float":
+                out[f.reference] = float(to_numpy(value))
+            else:
+                array = to_numpy(value)
+                if f.from_native is not None:
+                    array = f.from_native(array, shape)
+                out[f.reference] = array
+        return out
+
+
+# --------------------------------------------------------------------------------------------------
+# the generic stepper
+# --------------------------------------------------------------------------------------------------
+
+# (per-group native kwargs) -> optimizer; called with [{"params": [tensors], **kwargs}, ...]
+OptimizerFactory = Callable[[list[dict[str, Any]]], Any]
+
+
+class TorchStepper:
+    """Wraps a ``torch.optim.Optimizer`` built by ``factory`` from translated param groups.
+
+    ``translate(group_hparams) -> native kwargs`` is applied to every group's hyperparameters at
+    construction; it raises :class:`Unsupported` for settings the peer cannot express.
+    ``before_step(stepper)`` is an optional hook (e.g. to check something the peer would silently
+    get wrong).
+    """
+
+    def __init__(
+        self,
+        algorithm: str,
+        factory: OptimizerFactory,
+        translate: Callable[[Mapping[str, Any]], dict[str, Any]],
+        state_map: StateMap,
+        hparams: Mapping[str, Any],
+        param_groups: Sequence[Mapping[str, Any]] | None,
+        dtype: str,
+    ) -> None:
+        self.factory, self.state_map, self.dtype = factory, state_map, dtype
+        self.groups = param_groups
+        self.native_groups = [translate(with_defaults(algorithm, hp)) for hp in group_hparams(hparams, param_groups)]
+        torch_dtype(dtype)  # Unsupported for an unknown dtype
+        self.tensors: dict[str, Any] = {}
+        self.optimizer: Any = None
+
+    # -- construction ------------------------------------------------------------------------------
+
+    def _build(self, params: Tensors) -> None:
+        self.tensors = {n: to_torch(p, self.dtype).requires_grad_(True) for n, p in params.items()}
+        if self.groups:
+            groups = [{"params": [self.tensors[n] for n in g["params"]], **kw} for g, kw in zip(self.groups, self.native_groups)]
+        else:
+            groups = [{"params": list(self.tensors.values()), **self.native_groups[0]}]
+        self.optimizer = self.factory(groups)
+
+    def init(self, params: Tensors) -> None:
+        self._build(params)
+
+    def load_state(self, params: Tensors, state: StateDict) -> None:
+        self._build(params)
+        for name, tensor in self.tensors.items():
+            fields = state.get(name)
+            if not fields:
+                continue
+            if fields.get("step", 1) == 0:
+                continue  # a fresh state: let the optimizer initialize it lazily, as it would
+            self.optimizer.state[tensor] = self.state_map.load(tensor, fields, self.dtype)
+        if self.state_map.group_step:
+            self._load_group_steps(state)
+
+    def _load_group_steps(self, state: StateDict) -> None:
+        """Peers that count steps per param group (pytorch_optimizer): every tensor of a group must
+        be at the same step."""
+        for group in self.optimizer.param_groups:
+            names = [n for n, t in self.tensors.items() if any(t is p for p in group["params"])]
+            steps = {int(state[n]["step"]) for n in names if state.get(n, {}).get("step") is not None}
+            if len(steps) > 1:
+                raise Unsupported(f"the peer keeps one step per param group; the state has per-tensor steps {sorted(steps)}")
+            if steps:
+                group[self.state_map.group_step] = steps.pop()
+
+    # -- running -----------------------------------------------------------------------------------
+
+    def step(self, grads: Mapping[str, np.ndarray | None]) -> Tensors:
+        import torch
+
+        for name, tensor in self.tensors.items():
+            grad = grads.get(name)
+            tensor.grad = None if grad is None else to_torch(grad, self.dtype)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.optimizer.step()
+        with torch.no_grad():
+            return {n: to_numpy(t) for n, t in self.tensors.items()}
+
+    def export_state(self) -> StateDict:
+        out: StateDict = {}
+        for name, tensor in self.tensors.items():
+            native = self.optimizer.state.get(tensor)
+            out[name] = self.state_map.export(tensor, native) if native else {}
+            if self.state_map.group_step:
+                group = next(g for g in self.optimizer.param_groups if any(tensor is p for p in g["params"]))
+                if self.state_map.group_step in group:
+                    out[name]["step"] = scalar_step(group[self.state_map.group_step])
+        return out
+
+
+# --------------------------------------------------------------------------------------------------
+# schedules
+# --------------------------------------------------------------------------------------------------
+
+
+def dummy_optimizer(lr: float, group_lrs: Sequence[float] | None) -> Any:
+    """An SGD over one scalar per param group: ``defaults["lr"] = lr``, group i at ``group_lrs[i]``.
+
+    HF schedules read ``optimizer.defaults["lr"]`` (polynomial, the min-lr cosines) and scale each
+    group's own lr; this reproduces both.
+    """
+    import torch
+
+    lrs = list(group_lrs) if group_lrs else [lr]
+    groups = [{"params": [torch.zeros(1, dtype=torch.float64, requires_grad=True)], "lr": float(g)} for g in lrs]
+    return torch.optim.SGD(groups, lr=float(lr))
+
+
+class LambdaScheduleRunner:
+    """Step a torch ``LRScheduler`` to each requested step and read every group's lr.
+
+    ``build()`` returns ``(optimizer, scheduler)``; the scheduler starts at step 0 (``last_epoch = 0``
+    after construction, as LambdaLR does). Steps must be non-decreasing; a smaller one rebuilds.
+    """
+
+    def __init__(self, build: Callable[[], tuple[Any, Any]]) -> None:
+        self.build = build
+
+    def values(self, inputs: Sequence[Any]) -> np.ndarray:
+        rows = []
+        optimizer, scheduler = self.build()
+        current = 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for step in inputs:
+                step = int(step)
+                if step < current:
+                    optimizer, scheduler = self.build()
+                    current = 0
+                while current < step:
+                    optimizer.step()
+                    scheduler.step()
+                    current += 1
+                rows.append([float(g["lr"]) for g in optimizer.param_groups])
+        return np.array(rows, dtype=np.float64)
+
+
+class MetricScheduleRunner:
+    """Feed metrics to a plateau-style scheduler (``scheduler.step(metric)``) and read the group
+    lrs after each call."""
+
+    def __init__(self, build: Callable[[], tuple[Any, Any]]) -> None:
+        self.build = build
+
+    def values(self, inputs: Sequence[Any]) -> np.ndarray:
+        optimizer, scheduler = self.build()
+        rows = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for metric in inputs:
+                scheduler.step(float(metric))
+                rows.append([float(g["lr"]) for g in optimizer.param_groups])
+        return np.array(rows, dtype=np.float64)
+
+
+def torch_versions() -> dict[str, str]:
+    import torch
+
+    return {"torch": torch.__version__, "numpy": np.__version__}

@@ -1,0 +1,476 @@
+"""Reports: the JSON contract, and its renderings (terminal matrix, Markdown, JUnit XML, diffs, the
+combined matrix of every adapter and the published ``docs/conformance.md``).
+
+The JSON report is the machine contract (DESIGN.md "Conformance harness", conformance-anchors
+§9.6). Every renderer here reads a report *dict* (a fresh one or one loaded from disk), never the
+runner's objects, so ``optimspec report OLD.json`` renders exactly what ``check`` printed.
+
+Counting unit: one case id (a case id already names its dtype). ``xfail``, ``not_applicable`` and
+``unsupported`` stay in the denominator and get their own columns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from . import golden
+from .adapters.base import Capabilities
+from .runner import OUTCOMES, RunRecord
+
+REPORT_FORMAT = 1
+SYMBOLS = {  # cells list counts in this order: "12✓ 2~ 1✗"
+    "pass": "✓", "pass_with_override": "≈", "xfail": "~", "xpass": "!", "fail": "✗", "error": "E",
+    "skip": "s", "not_applicable": "∅", "unsupported": "–",
+}
+LEGEND = "  ".join(f"{symbol} {outcome}" for outcome, symbol in SYMBOLS.items())
+MAX_LISTED_FAILURES = 25
+_CONVENTION = re.compile(r"([A-Za-z_][\w.]*)=([^\s,;]+)")
+
+
+class ReportError(Exception):
+    """A file that is not an optimspec JSON report (a usage error)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# building the JSON report
+# --------------------------------------------------------------------------------------------------
+
+
+def suite_version() -> str:
+    try:
+        return version("optimspec")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
+
+
+def golden_section(root: Path) -> dict[str, Any]:
+    """Which golden vectors a run used: the manifest's hash pins every file."""
+    manifest = golden.load_manifest(root)
+    return {
+        "root": str(root),
+        "manifest_sha256": golden.sha256((root / golden.MANIFEST_NAME).read_bytes()),
+        "format_version": manifest.get("format_version"),
+        "spec_version": manifest.get("spec_version"),
+    }
+
+
+def capabilities_dict(caps: Capabilities) -> dict[str, Any]:
+    return {
+        "algorithms": {
+            name: {"variant": dict(s.variant), "dtypes": list(s.dtypes) if s.dtypes else None, "state_names": dict(s.state_names), "notes": s.notes}
+            for name, s in sorted(caps.algorithms.items())
+        },
+        "dtypes": list(caps.dtypes),
+        "can_load_state": caps.can_load_state,
+        "can_export_state": caps.can_export_state,
+        "validates_hparams": caps.validates_hparams,
+        "schedule_dtype": caps.schedule_dtype,
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    """Adapter info may carry tuples or numbers from frameworks: plain JSON types only."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float):
+        return golden.encode_number(value)
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(value)
+
+
+def dedupe(messages: Iterable[str]) -> list[dict[str, Any]]:
+    """Warnings once each, with how often they occurred, in first-seen order."""
+    return [{"message": message, "count": count} for message, count in Counter(messages).items()]
+
+
+def summarize(cases: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Counts per outcome, and per algorithm × dtype × outcome (non-zero only)."""
+    by_algorithm: dict[str, dict[str, dict[str, int]]] = {}
+    for case in cases:
+        cell = by_algorithm.setdefault(case["algorithm"], {}).setdefault(case["dtype"], {})
+        cell[case["outcome"]] = cell.get(case["outcome"], 0) + 1
+    outcomes = Counter(case["outcome"] for case in cases)
+    failing = sum(1 for case in cases if case["failing"])
+    return {
+        "total": len(cases),
+        "failing": failing,
+        "conformant": failing == 0,
+        "outcomes": {outcome: outcomes.get(outcome, 0) for outcome in OUTCOMES},
+        "by_algorithm": by_algorithm,
+    }
+
+
+def build(record: RunRecord, golden_root: Path) -> dict[str, Any]:
+    """The JSON report of one run."""
+    cases = [result.as_dict() for result in record.results]
+    gold = golden_section(golden_root)
+    adapter = {**_jsonable(record.info), "requested": record.adapter_ref, "capabilities": capabilities_dict(record.capabilities)}
+    return {
+        "report_format": REPORT_FORMAT,
+        "suite_version": suite_version(),
+        "spec_version": gold["spec_version"],
+        "golden": gold,
+        "adapter": adapter,
+        "options": record.options.as_dict(),
+        "divergence_files": [file.as_dict() for file in record.divergences.files],
+        "duration_s": round(record.duration_s, 3),
+        "summary": summarize(cases),
+        "warnings": dedupe(record.warnings),
+        "cases": cases,
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# files
+# --------------------------------------------------------------------------------------------------
+
+
+def write(path: Path, data: bytes | str) -> None:
+    """Write a report file atomically (never half-written), readable by everyone."""
+    path = Path(path)
+    golden.write_atomic(path, data.encode("utf-8") if isinstance(data, str) else data)
+    os.chmod(path, 0o644)
+
+
+def to_json(report: Mapping[str, Any]) -> bytes:
+    return golden.canonical_bytes(report)
+
+
+def load(path: Path) -> dict[str, Any]:
+    """A JSON report from disk; ReportError if it is not one."""
+    try:
+        data = json.loads(Path(path).read_bytes())
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{path}: not JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("report_format") != REPORT_FORMAT or not isinstance(data.get("cases"), list):
+        raise ReportError(f"{path}: not an optimspec report (report_format {REPORT_FORMAT} with a `cases` list)")
+    return data
+
+
+def failing_cases(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [case for case in report["cases"] if case.get("failing")]
+
+
+# --------------------------------------------------------------------------------------------------
+# the algorithm × dtype matrix
+# --------------------------------------------------------------------------------------------------
+
+
+def cell(counts: Mapping[str, int]) -> str:
+    """``"12✓ 2~ 1✗"``: non-zero counts in the order of SYMBOLS, each with its symbol."""
+    parts = [f"{counts[outcome]}{SYMBOLS[outcome]}" for outcome in SYMBOLS if counts.get(outcome)]
+    return " ".join(parts) or "·"
+
+
+def matrix(report: Mapping[str, Any]) -> tuple[list[str], list[tuple[str, dict[str, str]]]]:
+    """(dtype columns, rows of (algorithm, {dtype: cell})) from a report's summary."""
+    by_algorithm = report["summary"]["by_algorithm"]
+    dtypes = sorted({d for cells in by_algorithm.values() for d in cells}, key=_dtype_order)
+    rows = [(algorithm, {d: cell(c) for d, c in cells.items()}) for algorithm, cells in sorted(by_algorithm.items())]
+    return dtypes, rows
+
+
+def _dtype_order(dtype: str) -> tuple[int, str]:
+    order = ["float64", "float32", "float16", "bfloat16", "any"]
+    return (order.index(dtype) if dtype in order else len(order), dtype)
+
+
+def headline(report: Mapping[str, Any]) -> str:
+    summary, adapter = report["summary"], report["adapter"]
+    verdict = "conformant" if summary["conformant"] else f"{summary['failing']} failing"
+    counts = ", ".join(f"{n} {o}" for o, n in summary["outcomes"].items() if n)
+    return f"{adapter.get('requested', adapter.get('name'))}: {verdict} ({summary['total']} cases: {counts})"
+
+
+def _failure_line(case: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    return case["id"], case["outcome"], case.get("message", ""), case.get("diagnosis", "")
+
+
+def render_table(report: Mapping[str, Any], console: Console) -> None:
+    """The terminal view: the matrix, the failure list (diagnosis, repro), warnings, the verdict."""
+    dtypes, rows = matrix(report)
+    console.print(f"[bold]optimspec conformance: {report['adapter'].get('requested', report['adapter'].get('name'))}[/]", soft_wrap=True)
+    table = Table()
+    table.add_column("algorithm")
+    for dtype in dtypes:
+        table.add_column(dtype)
+    for algorithm, cells in rows:
+        table.add_row(algorithm, *(cells.get(d, "") for d in dtypes))
+    console.print(table)
+    console.print(LEGEND, style="dim", soft_wrap=True)
+    failures = failing_cases(report)
+    for case in failures[:MAX_LISTED_FAILURES]:
+        console.print(f"[bold red]{case['outcome']}[/] {case['id']}", soft_wrap=True)
+        for label, text in (("why", case.get("message")), ("diagnosis", case.get("diagnosis")), ("repro", case.get("repro"))):
+            if text:
+                console.print(f"    {label}: {text}", soft_wrap=True, markup=False, highlight=False)
+    if len(failures) > MAX_LISTED_FAILURES:
+        console.print(f"... and {len(failures) - MAX_LISTED_FAILURES} more failing cases (see the JSON report)")
+    for warning in report.get("warnings", []):
+        times = f" (×{warning['count']})" if warning["count"] > 1 else ""
+        console.print(f"[yellow]warning:[/] {warning['message']}{times}", soft_wrap=True)
+    style = "green" if report["summary"]["conformant"] else "bold red"
+    console.print(f"[{style}]{headline(report)}[/]", soft_wrap=True)
+
+
+def _md_escape(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines.extend("| " + " | ".join(_md_escape(v) for v in row) + " |" for row in rows)
+    return lines
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    adapter, gold = report["adapter"], report["golden"]
+    versions = ", ".join(f"{k} {v}" for k, v in sorted((adapter.get("versions") or {}).items()))
+    lines = [
+        f"# optimspec conformance: {adapter.get('requested', adapter.get('name'))}",
+        "",
+        f"- verdict: **{headline(report)}**",
+        f"- spec {report['spec_version']}, suite {report['suite_version']}, golden manifest `{gold['manifest_sha256'][:16]}`",
+        f"- versions: {versions or 'not reported'}",
+        "",
+    ]
+    dtypes, rows = matrix(report)
+    lines += _md_table(["algorithm", *dtypes], ([a, *(c.get(d, "") for d in dtypes)] for a, c in rows))
+    lines += ["", f"Legend: {LEGEND}", ""]
+    failures = failing_cases(report)
+    if failures:
+        lines += ["## Failures", ""]
+        lines += _md_table(["case", "outcome", "why", "diagnosis", "repro"], ([*_failure_line(c), f"`{c.get('repro', '')}`"] for c in failures))
+        lines.append("")
+    if report.get("warnings"):
+        lines += ["## Warnings", ""] + [f"- {w['message']}" + (f" (×{w['count']})" if w["count"] > 1 else "") for w in report["warnings"]] + [""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# JUnit XML
+# --------------------------------------------------------------------------------------------------
+
+
+def _junit_case(suite: ET.Element, case: Mapping[str, Any], adapter_name: str) -> str:
+    """Add one <testcase>; returns the JUnit status it got (passed, failure, error, skipped)."""
+    element = ET.SubElement(suite, "testcase", classname=f"optimspec.{adapter_name}.{case['algorithm']}", name=case["id"], time=f"{case.get('duration_s', 0.0):.4f}")
+    text = "\n".join(f"{k}: {case[k]}" for k in ("message", "diagnosis", "repro") if case.get(k))
+    outcome = case["outcome"]
+    if not (case.get("message") or case.get("diagnosis")):
+        text = ""
+    if case.get("failing"):
+        tag = "error" if outcome == "error" else "failure"
+        ET.SubElement(element, tag, message=f"{outcome}: {case.get('message', '')}", type=outcome).text = text
+        return tag
+    if outcome in ("xfail", "skip", "not_applicable", "unsupported"):
+        ET.SubElement(element, "skipped", message=f"{outcome}: {case.get('message', '')}")
+        return "skipped"
+    if text:
+        ET.SubElement(element, "system-out").text = f"{outcome}\n{text}"
+    return "passed"
+
+
+def render_junit(report: Mapping[str, Any]) -> bytes:
+    """JUnit XML for CI: failing cases are failures/errors; xfail, skip, n/a, unsupported skipped."""
+    adapter_name = str(report["adapter"].get("requested", report["adapter"].get("name")))
+    root = ET.Element("testsuites")
+    suite = ET.SubElement(root, "testsuite", name=f"optimspec.{adapter_name}")
+    properties = ET.SubElement(suite, "properties")
+    facts = {"spec_version": report["spec_version"], "suite_version": report["suite_version"], "golden_manifest_sha256": report["golden"]["manifest_sha256"]}
+    facts.update({f"version.{k}": v for k, v in (report["adapter"].get("versions") or {}).items()})
+    for name, value in facts.items():
+        ET.SubElement(properties, "property", name=name, value=str(value))
+    statuses = Counter(_junit_case(suite, case, adapter_name) for case in report["cases"])
+    suite.set("tests", str(len(report["cases"])))
+    suite.set("failures", str(statuses["failure"]))
+    suite.set("errors", str(statuses["error"]))
+    suite.set("skipped", str(statuses["skipped"]))
+    suite.set("time", f"{report.get('duration_s', 0.0):.3f}")
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+# --------------------------------------------------------------------------------------------------
+# report diff
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    id: str
+    old: str | None  # outcome, None when the case is new
+    new: str | None  # outcome, None when the case was removed
+
+
+@dataclass(frozen=True)
+class Diff:
+    regressions: list[Change]  # now failing, was not
+    improvements: list[Change]  # was failing, is not
+    changed: list[Change]  # another outcome, neither of the above
+    added: list[Change]
+    removed: list[Change]
+
+
+def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> Diff:
+    """Compare two reports case by case (by id)."""
+    before = {c["id"]: c for c in old["cases"]}
+    after = {c["id"]: c for c in new["cases"]}
+    regressions, improvements, changed = [], [], []
+    for case_id in [i for i in after if i in before]:
+        was, now = before[case_id], after[case_id]
+        change = Change(case_id, was["outcome"], now["outcome"])
+        if now.get("failing") and not was.get("failing"):
+            regressions.append(change)
+        elif was.get("failing") and not now.get("failing"):
+            improvements.append(change)
+        elif was["outcome"] != now["outcome"]:
+            changed.append(change)
+    added = [Change(i, None, c["outcome"]) for i, c in after.items() if i not in before]
+    removed = [Change(i, c["outcome"], None) for i, c in before.items() if i not in after]
+    return Diff(regressions, improvements, changed, added, removed)
+
+
+def render_diff(result: Diff, console: Console) -> None:
+    sections = (("regressions", "bold red", result.regressions), ("improvements", "green", result.improvements), ("changed", "yellow", result.changed), ("added", "cyan", result.added), ("removed", "magenta", result.removed))
+    for title, style, changes in sections:
+        if not changes:
+            continue
+        console.print(f"[{style}]{title} ({len(changes)})[/]")
+        for change in changes:
+            console.print(f"  {change.id}: {change.old or '—'} → {change.new or '—'}", soft_wrap=True, markup=False, highlight=False)
+    counts = ", ".join(f"{len(changes)} {title}" for title, _, changes in sections)
+    console.print(counts)
+
+
+# --------------------------------------------------------------------------------------------------
+# the combined matrix (every adapter) and docs/conformance.md
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MatrixRow:
+    """One adapter × algorithm line of the combined matrix."""
+
+    adapter: str
+    algorithm: str
+    counts: dict[str, int]
+    verdict: str
+    conventions: str
+
+
+def _verdict(counts: Mapping[str, int], failing: int) -> str:
+    judged = counts.get("pass", 0) + counts.get("pass_with_override", 0)
+    if failing:
+        return "fails"
+    if counts.get("xfail") or counts.get("not_applicable") or counts.get("xpass"):
+        return "known divergences"
+    if not judged:
+        return "unsupported" if counts.get("unsupported") else "not run"
+    return "conforms" + (" (partially supported)" if counts.get("unsupported") else "")
+
+
+def _conventions(report: Mapping[str, Any], algorithm: str, cases: Sequence[Mapping[str, Any]]) -> str:
+    """Declared variant values, then the conventions the diagnoses measured ("behaves like …")."""
+    declared = report["adapter"].get("capabilities", {}).get("algorithms", {}).get(algorithm, {}).get("variant", {})
+    found: dict[str, str] = {f"{a}={v}": "declared" for a, v in declared.items()}
+    unexplained = 0
+    for case in cases:
+        diagnosis = case.get("diagnosis") or ""
+        if diagnosis.startswith("behaves like") and "the spec" not in diagnosis:
+            for axis, value in _CONVENTION.findall(diagnosis):
+                token = f"{axis}={value}"
+                found[token] = "declared, measured" if found.get(token) == "declared" else found.get(token, "measured")
+        elif diagnosis.startswith("matches no"):
+            unexplained += 1
+    parts = [f"{token} ({how})" for token, how in found.items()]
+    if unexplained:
+        parts.append(f"{unexplained} unexplained")
+    return "; ".join(parts) or "spec"
+
+
+def combined_rows(reports: Mapping[str, Mapping[str, Any]]) -> tuple[list[MatrixRow], dict[str, list[str]]]:
+    """Rows for every adapter × algorithm with a judged case, and per adapter the algorithms it does
+    not implement at all (every case unsupported)."""
+    rows, not_implemented = [], {}
+    for name, report in reports.items():
+        by_algorithm: dict[str, list[Mapping[str, Any]]] = {}
+        for case in report["cases"]:
+            by_algorithm.setdefault(case["algorithm"], []).append(case)
+        not_implemented[name] = []
+        for algorithm, cases in sorted(by_algorithm.items()):
+            counts = dict(Counter(c["outcome"] for c in cases))
+            if set(counts) == {"unsupported"}:
+                not_implemented[name].append(algorithm)
+                continue
+            failing = sum(1 for c in cases if c.get("failing"))
+            rows.append(MatrixRow(name, algorithm, counts, _verdict(counts, failing), _conventions(report, algorithm, cases)))
+    return rows, not_implemented
+
+
+def render_combined(reports: Mapping[str, Mapping[str, Any]], unavailable: Mapping[str, str], console: Console) -> None:
+    rows, not_implemented = combined_rows(reports)
+    table = Table(title="optimspec conformance matrix")
+    for column in ("adapter", "algorithm", "cases", "verdict", "conventions"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        style = {"fails": "red", "conforms": "green"}.get(row.verdict.split(" ")[0], "")
+        table.add_row(row.adapter, row.algorithm, cell(row.counts), f"[{style}]{row.verdict}[/]" if style else row.verdict, row.conventions)
+    console.print(table)
+    console.print(LEGEND, style="dim", soft_wrap=True)
+    for name, algorithms in not_implemented.items():
+        if algorithms:
+            console.print(f"{name} does not implement: {', '.join(algorithms)}", soft_wrap=True)
+    for name, reason in unavailable.items():
+        console.print(f"[yellow]skipped[/] {name}: {reason}", soft_wrap=True)
+    for name, report in reports.items():
+        console.print(headline(report), soft_wrap=True, markup=False, highlight=False)
+
+
+def render_conformance_doc(reports: Mapping[str, Mapping[str, Any]], unavailable: Mapping[str, str]) -> str:
+    """``docs/conformance.md``: which library conforms to which part of the spec, and which
+    conventions it follows instead."""
+    any_report = next(iter(reports.values()), None)
+    lines = [
+        "<!-- Generated by `make check` (`optimspec matrix`); do not edit by hand. -->",
+        "",
+        "# Conformance matrix",
+        "",
+        "Each row: one library (adapter) on one algorithm of the spec, counted in golden cases. "
+        "*conforms*: every case it can express passes; *known divergences*: it follows another, "
+        "documented convention (`xfail` or `not_applicable` cases); *fails*: unexplained failures. "
+        "*conventions*: the convention values the adapter declares and those its failures measured "
+        "(\"behaves like …\"); *spec* when it follows the spec throughout.",
+        "",
+    ]
+    if any_report is not None:
+        gold = any_report["golden"]
+        lines += [f"Spec {any_report['spec_version']}, optimspec {any_report['suite_version']}, golden manifest sha256 `{gold['manifest_sha256']}`.", ""]
+    lines += _md_table(["adapter", "versions"], ([name, ", ".join(f"{k} {v}" for k, v in sorted((r["adapter"].get("versions") or {}).items()))] for name, r in reports.items()))
+    lines.append("")
+    rows, not_implemented = combined_rows(reports)
+    lines += _md_table(["adapter", "algorithm", "cases", "verdict", "conventions"], ([r.adapter, r.algorithm, cell(r.counts), r.verdict, r.conventions] for r in rows))
+    lines += ["", f"Legend: {LEGEND}", ""]
+    missing = [f"- {name}: {', '.join(algorithms)}" for name, algorithms in not_implemented.items() if algorithms]
+    if missing:
+        lines += ["Not implemented by the library:", "", *missing, ""]
+    if unavailable:
+        lines += ["Not run (unavailable where this was generated):", "", *(f"- {name}: {reason}" for name, reason in unavailable.items()), ""]
+    return "\n".join(lines)

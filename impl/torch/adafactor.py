@@ -1,0 +1,249 @@
+"""transformers' ``Adafactor`` and its ``AdafactorSchedule`` lr read-back proxy."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR
+
+from . import _checks
+from ._base import HALF_DTYPES, SpecOptimizer
+
+
+def _rms(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.norm(2) / (tensor.numel() ** 0.5)
+
+
+def _approx_sq_grad(exp_avg_sq_row: torch.Tensor, exp_avg_sq_col: torch.Tensor) -> torch.Tensor:
+    """The factored estimate of 1/sqrt(v): rsqrt(R / mean(R)) ⊗ rsqrt(C).
+
+    Only the row statistic is normalized (by its own mean); each factor gets its own rsqrt.
+    """
+    row_factor = (exp_avg_sq_row / exp_avg_sq_row.mean(dim=-1, keepdim=True)).rsqrt_().unsqueeze(-1)
+    col_factor = exp_avg_sq_col.unsqueeze(-2).rsqrt()
+    return torch.mul(row_factor, col_factor)
+
+
+def _init_state(state: dict[str, Any], grad: torch.Tensor, beta1: float | None) -> None:
+    """Zero state in the (upcast) gradient's dtype: the row/column statistics of the last two dims
+    for tensors with ndim >= 2, a full second moment otherwise."""
+    state["step"] = 0
+    if beta1 is not None:
+        state["exp_avg"] = torch.zeros_like(grad)
+    if grad.dim() >= 2:
+        state["exp_avg_sq_row"] = grad.new_zeros(grad.shape[:-1])
+        state["exp_avg_sq_col"] = grad.new_zeros(grad.shape[:-2] + grad.shape[-1:])
+    else:
+        state["exp_avg_sq"] = torch.zeros_like(grad)
+    state["RMS"] = 0
+
+
+class Adafactor(SpecOptimizer):
+    r"""Adafactor as in transformers (same math from v4.16 through v5.24), with checked arguments.
+
+    Per parameter ``P`` with gradient ``g``, at its 1-based step ``t``, in this order::
+
+        RMS ← rms(P)                                   (before this update)
+        ρ   ← min(1e-6·t if warmup_init else 1e-2, 1/sqrt(t))  if relative_step else lr
+        α   ← max(eps[1], RMS)·ρ  if scale_parameter else ρ
+        β̂2 ← 1 − t**decay_rate
+        U   ← g·g + eps[0]
+        factored (ndim ≥ 2, over the last two dims; leading dims are batch dims):
+            R ← R·β̂2 + (1 − β̂2)·mean(U, −1);  C ← C·β̂2 + (1 − β̂2)·mean(U, −2)
+            u ← rsqrt(R / mean(R, −1)) ⊗ rsqrt(C) · g
+        otherwise:  V ← V·β̂2 + (1 − β̂2)·U;  u ← rsqrt(V)·g
+        u ← u / max(1, rms(u) / clip_threshold)
+        u ← α·u
+        if beta1 is not None:  M ← M·β1 + (1 − β1)·u;  u ← M     (EMA of the scaled update)
+        if weight_decay != 0:  P ← P + (−weight_decay·α)·P
+        P ← P − u
+
+    With the defaults (``relative_step``, ``scale_parameter``) the lr is internal; for an external
+    schedule pass ``lr`` with ``relative_step=False, scale_parameter=False`` (the Trainer's
+    setting), and use :class:`AdafactorSchedule` only to *read* the internal lr.
+
+    dtypes: float32/float64 params compute in their own dtype (so float64 agrees with the NumPy
+    reference to rounding, and float32/float64 results are bit-identical to transformers').
+    float16/bfloat16 params keep their state in float32, are updated through a float32 copy and
+    rounded to their dtype once per step; that state stays float32 through
+    ``state_dict``/``load_state_dict``, so a resumed run continues bit-identically.
+
+    Arguments are checked at construction (``ValueError`` naming the argument). Kept from
+    transformers: a manual ``lr`` with ``relative_step=True``; ``warmup_init`` without
+    ``relative_step``. Added: ``relative_step=False`` needs an ``lr`` (transformers fails at the
+    first step), ``lr >= 0``, ``eps[i] >= 0``, ``clip_threshold > 0`` (``inf`` turns clipping off),
+    ``decay_rate <= 0`` (a positive rate makes β̂2 negative), ``0 <= beta1 < 1``,
+    ``weight_decay >= 0``. NaN/inf gradients propagate. Sparse gradients raise ``RuntimeError``.
+
+    Example:
+        >>> import torch
+        >>> from optimspec.torch import Adafactor
+        >>> w = torch.nn.Parameter(torch.full((2, 3), 0.5, dtype=torch.float64))
+        >>> opt = Adafactor([w])                # relative step: first α = 0.01 · max(1e-3, rms(w))
+        >>> w.grad = torch.ones(2, 3, dtype=torch.float64)
+        >>> opt.step()
+        >>> w[0, 0].item()
+        0.495
+    """
+
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
+        lr: float | None = None,
+        eps: tuple[float, float] = (1e-30, 1e-3),
+        clip_threshold: float = 1.0,
+        decay_rate: float = -0.8,
+        beta1: float | None = None,
+        weight_decay: float = 0.0,
+        scale_parameter: bool = True,
+        relative_step: bool = True,
+        warmup_init: bool = False,
+    ) -> None:
+        defaults = {
+            "lr": lr,
+            "eps": eps,
+            "clip_threshold": clip_threshold,
+            "decay_rate": decay_rate,
+            "beta1": beta1,
+            "weight_decay": weight_decay,
+            "scale_parameter": scale_parameter,
+            "relative_step": relative_step,
+            "warmup_init": warmup_init,
+        }
+        super().__init__(params, defaults)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        owner = type(self).__name__
+        if group["lr"] is not None and group["relative_step"]:
+            raise ValueError(f"{owner}: Cannot combine manual `lr` and `relative_step=True` options")
+        if group["warmup_init"] and not group["relative_step"]:
+            raise ValueError(f"{owner}: `warmup_init=True` requires `relative_step=True`")
+        if group["lr"] is None and not group["relative_step"]:
+            raise ValueError(f"{owner}: `relative_step=False` requires a manual `lr` (got lr=None)")
+        if group["lr"] is not None:
+            _checks.real(owner, "lr", group["lr"], low=0.0)
+        _checks.pair(owner, "eps", group["eps"])
+        for i, eps in enumerate(group["eps"]):
+            _checks.real(owner, f"eps[{i}]", eps, low=0.0)
+        _checks.real(owner, "clip_threshold", group["clip_threshold"], low=0.0, low_open=True, high_open=False)
+        _checks.real(owner, "decay_rate", group["decay_rate"], high=0.0, high_open=False)
+        if group["beta1"] is not None:
+            _checks.real(owner, "beta1", group["beta1"], low=0.0, high=1.0)
+        _checks.real(owner, "weight_decay", group["weight_decay"], low=0.0)
+
+    @staticmethod
+    def _get_lr(param_group: dict[str, Any], param_state: dict[str, Any]) -> float | torch.Tensor:
+        """α for a param from its last ``step`` and ``RMS`` (a 0-d tensor when scaled by RMS).
+
+        The name is transformers': its ``AdafactorSchedule`` calls it, and so works with this class.
+        """
+        rel_step_size = param_group["lr"]
+        if param_group["relative_step"]:
+            min_step = 1e-6 * param_state["step"] if param_group["warmup_init"] else 1e-2
+            rel_step_size = min(min_step, 1.0 / math.sqrt(param_state["step"]))
+        param_scale = 1.0
+        if param_group["scale_parameter"]:
+            # Python max keeps upstream's types: eps[1] (a float) unless RMS (a tensor) is larger.
+            param_scale = max(param_group["eps"][1], param_state["RMS"])
+        return param_scale * rel_step_size
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        """Perform one update of every param that has a gradient; returns the closure's loss."""
+        loss = self._run_closure(closure)
+        for group in self.param_groups:
+            for p, grad in self._params_with_grad(group):
+                self._update_param(p, grad, group)
+        return loss
+
+    def _update_param(self, p: torch.Tensor, grad: torch.Tensor, group: dict[str, Any]) -> None:
+        half = p.dtype in HALF_DTYPES
+        if grad.dtype in HALF_DTYPES:
+            grad = grad.float()
+        work = p.float() if half else p  # half params: an fp32 copy, rounded back once at the end
+        state = self.state[p]
+        if not state:
+            _init_state(state, grad, group["beta1"])
+
+        state["step"] += 1
+        state["RMS"] = _rms(work)
+        lr = self._get_lr(group, state)
+        # `**` rather than math.pow: the same C pow on these finite inputs, and torch.compile can
+        # keep the int step dynamic through it instead of recompiling at every step.
+        beta2t = 1.0 - state["step"] ** group["decay_rate"]
+        update = grad**2 + group["eps"][0]
+        if grad.dim() >= 2:
+            row, col = state["exp_avg_sq_row"], state["exp_avg_sq_col"]
+            row.mul_(beta2t).add_(update.mean(dim=-1), alpha=1.0 - beta2t)
+            col.mul_(beta2t).add_(update.mean(dim=-2), alpha=1.0 - beta2t)
+            update = _approx_sq_grad(row, col).mul_(grad)
+        else:
+            exp_avg_sq = state["exp_avg_sq"]
+            exp_avg_sq.mul_(beta2t).add_(update, alpha=1.0 - beta2t)
+            update = exp_avg_sq.rsqrt().mul_(grad)
+        update.div_((_rms(update) / group["clip_threshold"]).clamp_(min=1.0))
+        update.mul_(lr)
+        if group["beta1"] is not None:
+            exp_avg = state["exp_avg"]
+            exp_avg.mul_(group["beta1"]).add_(update, alpha=1 - group["beta1"])
+            update = exp_avg
+        if group["weight_decay"] != 0:
+            work.add_(work, alpha=-group["weight_decay"] * lr)
+        work.sub_(update)
+        if half:
+            p.copy_(work)
+
+
+class AdafactorSchedule(LambdaLR):
+    """A read-back proxy: reports the lr Adafactor computes internally, for logging (e.g. the Trainer).
+
+    Construction sets every group's ``lr`` to ``initial_lr`` (0.0 by default), as transformers
+    does; that is harmless with ``relative_step=True`` (Adafactor ignores ``group["lr"]``) but
+    **zeroes a manual lr** with ``relative_step=False``, so use a regular schedule there. Each
+    ``step()`` then sets group i's lr to α of its *first* param (from that param's last step and
+    RMS; a 0-d tensor when ``scale_parameter``).
+
+    Deliberate difference: a group whose first param has no gradient or no state yet reports
+    ``initial_lr``. transformers drops such groups from its list (shifting later groups' values,
+    which torch 2.13 rejects) or raises ``KeyError``.
+
+    Example:
+        >>> import torch
+        >>> from optimspec.torch import Adafactor, AdafactorSchedule
+        >>> w = torch.nn.Parameter(torch.ones(3))
+        >>> opt = Adafactor([w])
+        >>> sched = AdafactorSchedule(opt)
+        >>> sched.get_last_lr()
+        [0.0]
+        >>> w.grad = torch.ones(3)
+        >>> opt.step(); sched.step()
+        >>> round(float(sched.get_last_lr()[0]), 6)   # 0.01 · rms(w) = 0.01
+        0.01
+    """
+
+    def __init__(self, optimizer: Optimizer, initial_lr: float = 0.0) -> None:
+        # base_lrs = [initial_lr] * groups, without leaving "initial_lr" in the groups afterwards.
+        for group in optimizer.param_groups:
+            group["initial_lr"] = initial_lr
+        super().__init__(optimizer, lambda _: initial_lr)
+        for group in optimizer.param_groups:
+            del group["initial_lr"]
+
+    def get_lr(self) -> list[float | torch.Tensor]:
+        optimizer = self.optimizer
+        lrs = []
+        for group, base_lr in zip(optimizer.param_groups, self.base_lrs):
+            first = group["params"][0]
+            state = optimizer.state.get(first)
+            has_stepped = first.grad is not None and bool(state)
+            lrs.append(optimizer._get_lr(group, state) if has_stepped else base_lr)
+        return lrs
+
+
+def get_adafactor_schedule(optimizer: Optimizer, initial_lr: float = 0.0) -> AdafactorSchedule:
+    """``AdafactorSchedule(optimizer, initial_lr)``."""
+    return AdafactorSchedule(optimizer, initial_lr)

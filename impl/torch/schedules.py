@@ -1,0 +1,588 @@
+"""Learning-rate schedules of the transformers API (v5.24), as torch ``LambdaLR`` schedulers.
+
+Every factory returns ``LambdaLR(optimizer, λ, last_epoch)``: each param group's lr is
+``base_lr * λ(t)`` with ``t = scheduler.last_epoch`` (0 right after construction), so in the
+usual ``opt.step(); sched.step()`` loop the n-th update uses λ(n−1). Notation: ``W`` =
+``num_warmup_steps``, ``T`` = ``num_training_steps``, ``nc`` = ``num_cycles`` and
+``ramp(t) = float(t) / float(max(1, W))``.
+
+Each λ evaluates its float64 expression in exactly transformers' order, so the learning rates are
+bit-identical to transformers 5.24 wherever transformers returns a finite value; the few
+configurations where transformers crashes late or produces NaN (polynomial with ``W == T``,
+``timescale=0``, negative step counts, …) raise ``ValueError`` here, at construction, naming the
+argument. Surprising but defined behaviour is kept on purpose: the cosine schedules rise again past
+``T`` (the progress is not clamped), and the warmup of ``cosine_warmup_with_min_lr`` is shifted by
+one step.
+
+Schedules hold no hyperparameters in their ``state_dict`` (the λ are ``functools.partial`` of
+module functions, as upstream): resume by building the same schedule and loading its state.
+
+>>> import torch
+>>> from optimspec.torch import AdamW, get_linear_schedule_with_warmup
+>>> opt = AdamW([torch.nn.Parameter(torch.zeros(2))], lr=10.0)
+>>> sched = get_linear_schedule_with_warmup(opt, num_warmup_steps=2, num_training_steps=10)
+>>> lrs = []
+>>> for _ in range(5):
+...     lrs.append(sched.get_last_lr()[0])
+...     opt.step()
+...     sched.step()
+>>> lrs
+[0.0, 5.0, 10.0, 8.75, 7.5]
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+from collections.abc import Callable
+from enum import Enum
+from functools import partial
+from typing import Any
+
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
+
+from . import _checks
+from .greedy import GreedyLR
+
+WSD_SHAPES = ("linear", "cosine", "1-sqrt")
+
+
+# --------------------------------------------------------------------------------------------------
+# The λ functions. Their float order is transformers'; do not "simplify" an expression.
+# --------------------------------------------------------------------------------------------------
+
+
+def _ramp(step: int, num_warmup_steps: int) -> float:
+    return float(step) / float(max(1, num_warmup_steps))
+
+
+def _progress(step: int, num_warmup_steps: int, num_training_steps: int) -> float:
+    return float(step - num_warmup_steps) / float(max(1, num_training_steps - num_warmup_steps))
+
+
+def _cosine(progress: float, num_cycles: float) -> float:
+    return 0.5 * (1.0 + math.cos(math.pi * float(num_cycles) * 2.0 * progress))
+
+
+def _floor_at(factor: float, min_lr_rate: float) -> float:
+    """Rescale ``factor`` from [0, 1] to [min_lr_rate, 1] (before the clamp at 0, as upstream)."""
+    return factor * (1 - min_lr_rate) + min_lr_rate
+
+
+def _constant_lambda(_: int) -> int:
+    return 1
+
+
+def _constant_with_warmup_lambda(step: int, *, num_warmup_steps: int) -> float:
+    return _ramp(step, num_warmup_steps) if step < num_warmup_steps else 1.0
+
+
+def _linear_lambda(step: int, *, num_warmup_steps: int, num_training_steps: int) -> float:
+    if step < num_warmup_steps:
+        return _ramp(step, num_warmup_steps)
+    return max(0.0, float(num_training_steps - step) / float(max(1, num_training_steps - num_warmup_steps)))
+
+
+def _cosine_lambda(
+    step: int, *, num_warmup_steps: int, num_training_steps: int, num_cycles: float, min_lr_rate: float = 0.0
+) -> float:
+    # Plain cosine is this with min_lr_rate=0.0 (so is upstream's, through a shadowed definition).
+    if step < num_warmup_steps:
+        return _ramp(step, num_warmup_steps)
+    factor = _cosine(_progress(step, num_warmup_steps, num_training_steps), num_cycles)
+    return max(0, _floor_at(factor, min_lr_rate))
+
+
+def _hard_restarts_lambda(step: int, *, num_warmup_steps: int, num_training_steps: int, num_cycles: float) -> float:
+    if step < num_warmup_steps:
+        return _ramp(step, num_warmup_steps)
+    progress = _progress(step, num_warmup_steps, num_training_steps)
+    if progress >= 1.0:
+        return 0.0
+    return max(0.0, 0.5 * (1.0 + math.cos(math.pi * ((float(num_cycles) * progress) % 1.0))))
+
+
+def _polynomial_lambda(
+    step: int, *, num_warmup_steps: int, num_training_steps: int, lr_end: float, power: float, lr_init: float
+) -> float:
+    if step < num_warmup_steps:
+        return _ramp(step, num_warmup_steps)
+    if step > num_training_steps:
+        return lr_end / lr_init
+    pct_remaining = 1 - (step - num_warmup_steps) / (num_training_steps - num_warmup_steps)
+    # Divided by lr_init because LambdaLR multiplies by the group lr again.
+    return ((lr_init - lr_end) * pct_remaining**power + lr_end) / lr_init
+
+
+def _inverse_sqrt_lambda(step: int, *, num_warmup_steps: int, timescale: int) -> float:
+    if step < num_warmup_steps:
+        return _ramp(step, num_warmup_steps)
+    shift = timescale - num_warmup_steps
+    return 1.0 / math.sqrt((step + shift) / timescale)
+
+
+def _cosine_warmup_lr_rate_lambda(
+    step: int,
+    *,
+    num_warmup_steps: int,
+    num_training_steps: int,
+    num_cycles: float,
+    min_lr_rate: float,
+    warmup_lr_rate: float | None,
+) -> float:
+    # This variant does all its arithmetic on floats and is shifted one step ahead.
+    t, warmup, total = float(step), float(num_warmup_steps), float(num_training_steps)
+    if t < warmup:
+        if warmup_lr_rate is None:
+            return (t + 1.0) / max(1.0, warmup)
+        rate = float(warmup_lr_rate)
+        return rate + (1.0 - rate) * t / max(1, warmup - 1)
+    progress = (t - warmup + 1.0) / max(1.0, total - warmup)
+    factor = 0.5 * (1.0 + math.cos(math.pi * num_cycles * 2.0 * progress))
+    return max(0, _floor_at(factor, min_lr_rate))
+
+
+def _wsd_warmup_shape(warmup_type: str, progress: float) -> float:
+    if warmup_type == "linear":
+        return progress
+    if warmup_type == "cosine":
+        return 0.5 * (1.0 - math.cos(math.pi * progress))
+    return 1.0 - math.sqrt(1.0 - progress)  # "1-sqrt"
+
+
+def _wsd_decay_shape(decay_type: str, progress: float, num_cycles: float) -> float:
+    if decay_type == "linear":
+        return 1.0 - progress
+    if decay_type == "cosine":
+        return _cosine(progress, num_cycles)
+    return 1.0 - math.sqrt(progress)  # "1-sqrt"
+
+
+def _wsd_lambda(
+    step: int,
+    *,
+    num_warmup_steps: int,
+    num_stable_steps: int,
+    num_decay_steps: int,
+    warmup_type: str,
+    decay_type: str,
+    min_lr_ratio: float,
+    num_cycles: float,
+) -> float:
+    if step < num_warmup_steps:
+        factor = _wsd_warmup_shape(warmup_type, _ramp(step, num_warmup_steps))
+        return max(0.0, _floor_at(factor, min_lr_ratio))
+    if step < num_warmup_steps + num_stable_steps:
+        return 1.0
+    if step < num_warmup_steps + num_stable_steps + num_decay_steps:
+        progress = float(step - num_warmup_steps - num_stable_steps) / float(max(1, num_decay_steps))
+        return max(0.0, _floor_at(_wsd_decay_shape(decay_type, progress, num_cycles), min_lr_ratio))
+    return min_lr_ratio
+
+
+# --------------------------------------------------------------------------------------------------
+# Shared argument checks.
+# --------------------------------------------------------------------------------------------------
+
+
+def _check_steps(owner: str, **counts: int | None) -> None:
+    """Every given step count is an integer >= 0 (``None`` means "not given")."""
+    for name, value in counts.items():
+        if value is not None:
+            _checks.integer(owner, name, value)
+
+
+def _check_num_cycles(owner: str, num_cycles: float) -> None:
+    _checks.real(owner, "num_cycles", num_cycles, low=0.0)
+
+
+def _min_lr_rate(owner: str, optimizer: Optimizer, min_lr: float | None, min_lr_rate: float | None) -> float:
+    """``min_lr_rate``, or ``min_lr / optimizer.defaults["lr"]``; exactly one must be given."""
+    if min_lr is not None and min_lr_rate is not None:
+        raise ValueError(f"{owner}: Only one of min_lr or min_lr_rate should be set")
+    if min_lr is None and min_lr_rate is None:
+        raise ValueError(
+            f"{owner}: One of min_lr or min_lr_rate should be set through the `lr_scheduler_kwargs`"
+        )
+    if min_lr_rate is not None:
+        _checks.real(owner, "min_lr_rate", min_lr_rate, low=0.0, high=1.0, high_open=False)
+        return min_lr_rate
+    lr_init = optimizer.defaults["lr"]
+    _checks.real(owner, "optimizer.defaults['lr']", lr_init, low=0.0, low_open=True)
+    _checks.real(owner, "min_lr", min_lr, low=0.0, high=lr_init, high_open=False)
+    return min_lr / lr_init
+
+
+# --------------------------------------------------------------------------------------------------
+# The factories (transformers' names, signatures and defaults).
+# --------------------------------------------------------------------------------------------------
+
+
+def get_constant_schedule(optimizer: Optimizer, last_epoch: int = -1) -> LambdaLR:
+    """Constant learning rate: λ(t) = 1."""
+    return LambdaLR(optimizer, _constant_lambda, last_epoch=last_epoch)
+
+
+def get_constant_schedule_with_warmup(optimizer: Optimizer, num_warmup_steps: int, last_epoch: int = -1) -> LambdaLR:
+    """Linear warmup, then constant: λ(t) = ramp(t) for t < W, else 1.0."""
+    _check_steps("get_constant_schedule_with_warmup", num_warmup_steps=num_warmup_steps)
+    return LambdaLR(optimizer, partial(_constant_with_warmup_lambda, num_warmup_steps=num_warmup_steps), last_epoch)
+
+
+def get_linear_schedule_with_warmup(
+    optimizer: Optimizer, num_warmup_steps: int, num_training_steps: int, last_epoch: int = -1
+) -> LambdaLR:
+    """Linear warmup to the base lr, then linear decay to 0 at ``T``.
+
+    λ(t) = ramp(t) for t < W, else ``max(0.0, float(T − t) / float(max(1, T − W)))``; 0 for t ≥ T.
+    """
+    _check_steps(
+        "get_linear_schedule_with_warmup", num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps
+    )
+    lr_lambda = partial(_linear_lambda, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps)
+    return LambdaLR(optimizer, lr_lambda, last_epoch)
+
+
+def get_cosine_schedule_with_warmup(
+    optimizer: Optimizer, num_warmup_steps: int, num_training_steps: int, num_cycles: float = 0.5, last_epoch: int = -1
+) -> LambdaLR:
+    """Linear warmup, then a cosine from the base lr down to 0 (``num_cycles=0.5``: half a wave).
+
+    With ``p = float(t − W) / float(max(1, T − W))``: λ(t) = ``max(0, 0.5·(1 + cos(π·nc·2·p)))``.
+    ``p`` is not clamped, so past ``T`` the lr rises again (back at the peak at ``t = 2T − W``).
+    """
+    owner = "get_cosine_schedule_with_warmup"
+    _check_steps(owner, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps)
+    _check_num_cycles(owner, num_cycles)
+    lr_lambda = partial(
+        _cosine_lambda,
+        num_warmup_steps=num_warmup_steps,
+        num_training_steps=num_training_steps,
+        num_cycles=num_cycles,
+    )
+    return LambdaLR(optimizer, lr_lambda, last_epoch)
+
+
+def get_cosine_with_hard_restarts_schedule_with_warmup(
+    optimizer: Optimizer, num_warmup_steps: int, num_training_steps: int, num_cycles: int = 1, last_epoch: int = -1
+) -> LambdaLR:
+    """Linear warmup, then ``num_cycles`` cosine decays that each restart at the base lr.
+
+    λ(t) = 0 once ``p >= 1`` (past ``T``), else ``max(0.0, 0.5·(1 + cos(π·((nc·p) mod 1))))``.
+    """
+    owner = "get_cosine_with_hard_restarts_schedule_with_warmup"
+    _check_steps(owner, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps)
+    _check_num_cycles(owner, num_cycles)
+    lr_lambda = partial(
+        _hard_restarts_lambda,
+        num_warmup_steps=num_warmup_steps,
+        num_training_steps=num_training_steps,
+        num_cycles=num_cycles,
+    )
+    return LambdaLR(optimizer, lr_lambda, last_epoch)
+
+
+def get_polynomial_decay_schedule_with_warmup(
+    optimizer: Optimizer,
+    num_warmup_steps: int,
+    num_training_steps: int,
+    lr_end: float = 1e-7,
+    power: float = 1.0,
+    last_epoch: int = -1,
+) -> LambdaLR:
+    """Linear warmup, then a polynomial decay from ``lr_init = optimizer.defaults["lr"]`` to ``lr_end``.
+
+    For W ≤ t ≤ T: ``λ = ((lr_init − lr_end)·(1 − (t − W)/(T − W))**power + lr_end) / lr_init``;
+    for t > T: ``λ = lr_end / lr_init``. A group whose lr differs from the default ends at
+    ``lr_end`` scaled by its own lr. ``T == W`` is rejected (transformers divides 0 by 0 at t = W).
+    """
+    owner = "get_polynomial_decay_schedule_with_warmup"
+    _check_steps(owner, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps)
+    if num_training_steps == num_warmup_steps:
+        raise _checks.out_of_range(
+            owner, "num_training_steps", num_training_steps, f"different from num_warmup_steps={num_warmup_steps!r}"
+        )
+    _checks.real(owner, "lr_end", lr_end, low=0.0)
+    # power < 0 would raise ZeroDivisionError at t = T (0.0 ** negative).
+    _checks.real(owner, "power", power, low=0.0)
+    lr_init = optimizer.defaults["lr"]
+    _checks.real(owner, "optimizer.defaults['lr']", lr_init, low=0.0)
+    if not lr_init > lr_end:
+        raise ValueError(f"{owner}: lr_end ({lr_end}) must be smaller than initial lr ({lr_init})")
+    lr_lambda = partial(
+        _polynomial_lambda,
+        num_warmup_steps=num_warmup_steps,
+        num_training_steps=num_training_steps,
+        lr_end=lr_end,
+        power=power,
+        lr_init=lr_init,
+    )
+    return LambdaLR(optimizer, lr_lambda, last_epoch)
+
+
+def get_inverse_sqrt_schedule(
+    optimizer: Optimizer, num_warmup_steps: int, timescale: int | None = None, last_epoch: int = -1
+) -> LambdaLR:
+    """Linear warmup, then ``λ(t) = 1.0 / sqrt((t + timescale − W) / timescale)`` (1.0 at t = W).
+
+    ``timescale`` defaults to ``num_warmup_steps or 10_000`` (so ``W = 0`` gives 10 000).
+    """
+    owner = "get_inverse_sqrt_schedule"
+    _check_steps(owner, num_warmup_steps=num_warmup_steps)
+    if timescale is None:
+        timescale = num_warmup_steps or 10_000
+    else:
+        _checks.integer(owner, "timescale", timescale, low=1)
+    lr_lambda = partial(_inverse_sqrt_lambda, num_warmup_steps=num_warmup_steps, timescale=timescale)
+    return LambdaLR(optimizer, lr_lambda, last_epoch=last_epoch)
+
+
+def get_reduce_on_plateau_schedule(optimizer: Optimizer, **kwargs: Any) -> ReduceLROnPlateau:
+    """``torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, **kwargs)`` (torch checks its arguments)."""
+    return ReduceLROnPlateau(optimizer, **kwargs)
+
+
+def get_cosine_with_min_lr_schedule_with_warmup(
+    optimizer: Optimizer,
+    num_warmup_steps: int,
+    num_training_steps: int,
+    num_cycles: float = 0.5,
+    last_epoch: int = -1,
+    min_lr: float | None = None,
+    min_lr_rate: float | None = None,
+) -> LambdaLR:
+    """Cosine with warmup whose floor is ``r = min_lr_rate`` (or ``min_lr / optimizer.defaults["lr"]``).
+
+    After warmup: ``λ = max(0, f·(1 − r) + r)`` with ``f`` the plain cosine factor, so λ(T) = r;
+    like plain cosine it rises again past ``T``. Exactly one of ``min_lr``/``min_lr_rate``.
+    """
+    owner = "get_cosine_with_min_lr_schedule_with_warmup"
+    _check_steps(owner, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps)
+    _check_num_cycles(owner, num_cycles)
+    lr_lambda = partial(
+        _cosine_lambda,
+        num_warmup_steps=num_warmup_steps,
+        num_training_steps=num_training_steps,
+        num_cycles=num_cycles,
+        min_lr_rate=_min_lr_rate(owner, optimizer, min_lr, min_lr_rate),
+    )
+    return LambdaLR(optimizer, lr_lambda, last_epoch)
+
+
+def get_cosine_with_min_lr_schedule_with_warmup_lr_rate(
+    optimizer: Optimizer,
+    num_warmup_steps: int,
+    num_training_steps: int,
+    num_cycles: float = 0.5,
+    last_epoch: int = -1,
+    min_lr: float | None = None,
+    min_lr_rate: float | None = None,
+    warmup_lr_rate: float | None = None,
+) -> LambdaLR:
+    """"cosine_warmup_with_min_lr": the DeepSpeed-style cosine with a floor, shifted one step ahead.
+
+    In floats: for t < W, ``λ = (t + 1) / max(1, W)`` or, with ``wr = warmup_lr_rate``,
+    ``λ = wr + (1 − wr)·t / max(1, W − 1)``; after warmup ``p = (t − W + 1) / max(1, T − W)``
+    and ``λ = max(0, f·(1 − r) + r)``. So the first update already has lr > 0 and the floor r is
+    reached at t = T − 1.
+    """
+    owner = "get_cosine_with_min_lr_schedule_with_warmup_lr_rate"
+    _check_steps(owner, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps)
+    _check_num_cycles(owner, num_cycles)
+    if warmup_lr_rate is not None:
+        _checks.real(owner, "warmup_lr_rate", warmup_lr_rate, low=0.0, high=1.0, high_open=False)
+    lr_lambda = partial(
+        _cosine_warmup_lr_rate_lambda,
+        num_warmup_steps=num_warmup_steps,
+        num_training_steps=num_training_steps,
+        num_cycles=num_cycles,
+        min_lr_rate=_min_lr_rate(owner, optimizer, min_lr, min_lr_rate),
+        warmup_lr_rate=warmup_lr_rate,
+    )
+    return LambdaLR(optimizer, lr_lambda, last_epoch)
+
+
+def get_wsd_schedule(
+    optimizer: Optimizer,
+    num_warmup_steps: int,
+    num_decay_steps: int,
+    num_training_steps: int | None = None,
+    num_stable_steps: int | None = None,
+    warmup_type: str = "linear",
+    decay_type: str = "cosine",
+    min_lr_ratio: float = 0,
+    num_cycles: float = 0.5,
+    last_epoch: int = -1,
+) -> LambdaLR:
+    """Warmup-stable-decay: warmup from ``r = min_lr_ratio`` to 1, hold 1, decay to r, then hold r.
+
+    Warmup (t < W), with ``p = t / max(1, W)``: ``f = p`` | ``0.5·(1 − cos(πp))`` | ``1 − sqrt(1 − p)``.
+    Decay (W + S ≤ t < W + S + D), ``p = (t − W − S) / max(1, D)``: ``f = 1 − p`` | cosine factor |
+    ``1 − sqrt(p)``. Both phases return ``max(0.0, f·(1 − r) + r)``. ``S = num_stable_steps``
+    (wins over ``num_training_steps`` when both are given, with a warning), else ``T − W − D``; a
+    negative derived ``S`` is kept as upstream (the decay then starts part-way at t = W).
+    """
+    owner = "get_wsd_schedule"
+    if num_training_steps is None and num_stable_steps is None:
+        raise ValueError(f"{owner}: Either num_training_steps or num_stable_steps must be specified.")
+    if num_training_steps is not None and num_stable_steps is not None:
+        warnings.warn(
+            "Both num_training_steps and num_stable_steps are specified. num_stable_steps will be used.",
+            UserWarning,
+            stacklevel=2,
+        )
+    if warmup_type not in WSD_SHAPES:
+        raise ValueError(f"{owner}: Unknown warmup type: {warmup_type}, expected one of {WSD_SHAPES} (`warmup_type`)")
+    if decay_type not in WSD_SHAPES:
+        raise ValueError(f"{owner}: Unknown decay type: {decay_type}, expected one of {WSD_SHAPES} (`decay_type`)")
+    _check_steps(
+        owner,
+        num_warmup_steps=num_warmup_steps,
+        num_decay_steps=num_decay_steps,
+        num_training_steps=num_training_steps,
+        num_stable_steps=num_stable_steps,
+    )
+    _checks.real(owner, "min_lr_ratio", min_lr_ratio, low=0.0, high=1.0, high_open=False)
+    _check_num_cycles(owner, num_cycles)
+    if num_stable_steps is None:
+        num_stable_steps = num_training_steps - num_warmup_steps - num_decay_steps
+    lr_lambda = partial(
+        _wsd_lambda,
+        num_warmup_steps=num_warmup_steps,
+        num_stable_steps=num_stable_steps,
+        num_decay_steps=num_decay_steps,
+        warmup_type=warmup_type,
+        decay_type=decay_type,
+        min_lr_ratio=min_lr_ratio,
+        num_cycles=num_cycles,
+    )
+    return LambdaLR(optimizer, lr_lambda, last_epoch)
+
+
+def get_greedy_schedule(optimizer: Optimizer, **kwargs: Any) -> GreedyLR:
+    """``GreedyLR(optimizer, **kwargs)``: the metric-driven schedule (see :class:`GreedyLR`)."""
+    return GreedyLR(optimizer, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------------
+# SchedulerType and get_scheduler.
+# --------------------------------------------------------------------------------------------------
+
+
+class SchedulerType(str, Enum):
+    """The schedule names accepted by :func:`get_scheduler` (and ``TrainingArguments.lr_scheduler_type``)."""
+
+    LINEAR = "linear"
+    COSINE = "cosine"
+    COSINE_WITH_RESTARTS = "cosine_with_restarts"
+    POLYNOMIAL = "polynomial"
+    CONSTANT = "constant"
+    CONSTANT_WITH_WARMUP = "constant_with_warmup"
+    INVERSE_SQRT = "inverse_sqrt"
+    REDUCE_ON_PLATEAU = "reduce_lr_on_plateau"
+    COSINE_WITH_MIN_LR = "cosine_with_min_lr"
+    COSINE_WARMUP_WITH_MIN_LR = "cosine_warmup_with_min_lr"
+    WARMUP_STABLE_DECAY = "warmup_stable_decay"
+    GREEDY = "greedy"
+
+    @classmethod
+    def _missing_(cls, value: object) -> SchedulerType:
+        # transformers' enums are str Enums too: accept one of theirs by its value.
+        if isinstance(value, Enum) and isinstance(value.value, str) and value.value in cls._value2member_map_:
+            return cls(value.value)
+        raise ValueError(
+            f"{value} is not a valid {cls.__name__}, please select one of {list(cls._value2member_map_)}"
+        )
+
+
+TYPE_TO_SCHEDULER_FUNCTION: dict[SchedulerType, Callable[..., Any]] = {
+    SchedulerType.LINEAR: get_linear_schedule_with_warmup,
+    SchedulerType.COSINE: get_cosine_schedule_with_warmup,
+    SchedulerType.COSINE_WITH_RESTARTS: get_cosine_with_hard_restarts_schedule_with_warmup,
+    SchedulerType.POLYNOMIAL: get_polynomial_decay_schedule_with_warmup,
+    SchedulerType.CONSTANT: get_constant_schedule,
+    SchedulerType.CONSTANT_WITH_WARMUP: get_constant_schedule_with_warmup,
+    SchedulerType.INVERSE_SQRT: get_inverse_sqrt_schedule,
+    SchedulerType.REDUCE_ON_PLATEAU: get_reduce_on_plateau_schedule,
+    SchedulerType.COSINE_WITH_MIN_LR: get_cosine_with_min_lr_schedule_with_warmup,
+    SchedulerType.COSINE_WARMUP_WITH_MIN_LR: get_cosine_with_min_lr_schedule_with_warmup_lr_rate,
+    SchedulerType.WARMUP_STABLE_DECAY: get_wsd_schedule,
+    SchedulerType.GREEDY: get_greedy_schedule,
+}
+
+
+def _layer_wise_optimizer_class() -> type | None:
+    """transformers' ``LayerWiseDummyOptimizer`` when transformers is already imported.
+
+    An optimizer can only be one if transformers was imported, so this never imports it.
+    """
+    if "transformers" not in sys.modules:
+        return None
+    from transformers.trainer_pt_utils import LayerWiseDummyOptimizer
+
+    return LayerWiseDummyOptimizer
+
+
+def _layer_wise_scheduler(
+    name: SchedulerType,
+    optimizer: Optimizer,
+    num_warmup_steps: int | None,
+    num_training_steps: int | None,
+    scheduler_specific_kwargs: dict | None,
+) -> LRScheduler:
+    """GaLore layer-wise training: one scheduler per parameter, stepped from a grad hook."""
+    from transformers.trainer_pt_utils import LayerWiseDummyScheduler
+
+    optimizer_dict = optimizer.optimizer_dict
+    scheduler_dict = {
+        param: get_scheduler(name, param_optimizer, num_warmup_steps, num_training_steps, scheduler_specific_kwargs)
+        for param, param_optimizer in optimizer_dict.items()
+    }
+
+    def step_scheduler(param: Any) -> None:
+        scheduler_dict[param].step()
+
+    for param in optimizer_dict:
+        if param.requires_grad:
+            param.register_post_accumulate_grad_hook(step_scheduler)
+    return LayerWiseDummyScheduler(optimizer_dict=optimizer_dict, lr=optimizer.defaults["lr"])
+
+
+def get_scheduler(
+    name: str | SchedulerType,
+    optimizer: Optimizer,
+    num_warmup_steps: int | None = None,
+    num_training_steps: int | None = None,
+    scheduler_specific_kwargs: dict | None = None,
+) -> LRScheduler | GreedyLR:
+    """Build any schedule from its name, as ``transformers.get_scheduler`` does.
+
+    Dispatch order: unknown ``name`` → ``ValueError``; a transformers layer-wise (GaLore) optimizer →
+    one schedule per parameter; ``constant`` ignores everything else; ``reduce_lr_on_plateau`` and
+    ``greedy`` get only ``scheduler_specific_kwargs``; every other type needs ``num_warmup_steps``;
+    ``constant_with_warmup`` ignores the kwargs; ``inverse_sqrt`` forwards them (e.g. ``timescale``);
+    ``warmup_stable_decay`` takes ``num_training_steps`` possibly ``None`` (and ``num_decay_steps``
+    in the kwargs); the rest need ``num_training_steps`` and get the kwargs (an unknown kwarg is a
+    ``TypeError``).
+    """
+    name = SchedulerType(name)
+    factory = TYPE_TO_SCHEDULER_FUNCTION[name]
+    layer_wise = _layer_wise_optimizer_class()
+    if layer_wise is not None and isinstance(optimizer, layer_wise):
+        return _layer_wise_scheduler(name, optimizer, num_warmup_steps, num_training_steps, scheduler_specific_kwargs)
+    if name == SchedulerType.CONSTANT:
+        return factory(optimizer)
+    kwargs = scheduler_specific_kwargs or {}
+    if name in (SchedulerType.REDUCE_ON_PLATEAU, SchedulerType.GREEDY):
+        return factory(optimizer, **kwargs)
+    if num_warmup_steps is None:
+        raise ValueError(f"{name.value} requires `num_warmup_steps`, please provide that argument.")
+    if name == SchedulerType.CONSTANT_WITH_WARMUP:
+        return factory(optimizer, num_warmup_steps=num_warmup_steps)
+    if name == SchedulerType.INVERSE_SQRT:
+        return factory(optimizer, num_warmup_steps=num_warmup_steps, **kwargs)
+    if name != SchedulerType.WARMUP_STABLE_DECAY and num_training_steps is None:
+        raise ValueError(f"{name.value} requires `num_training_steps`, please provide that argument.")
+    return factory(optimizer, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps, **kwargs)

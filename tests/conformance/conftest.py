@@ -1,0 +1,62 @@
+"""Shared fixtures for the harness tests: a small golden tree (adamw + linear) generated from the
+reference, and the deliberately broken adapters of ``broken_adapters.py``, importable by name
+(``broken_adapters:EpsAfterAdapter``) for the CLI and the pytest plugin."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from optimspec.conformance import divergences, golden
+from optimspec.conformance.divergences import DivergenceSet
+from optimspec.conformance.testing import build_golden_tree
+
+HERE = Path(__file__).resolve().parent
+ALGORITHMS = ("adamw", "linear")
+
+
+def _register_broken_adapters() -> None:
+    """Import broken_adapters.py under its own name, once (test modules cannot import siblings
+    under --import-mode=importlib)."""
+    if "broken_adapters" in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location("broken_adapters", HERE / "broken_adapters.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["broken_adapters"] = module
+    spec.loader.exec_module(module)
+
+
+_register_broken_adapters()
+
+
+@pytest.fixture(scope="session")
+def golden_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A golden tree holding only adamw and linear (read-only: copy it before tampering)."""
+    return build_golden_tree(tmp_path_factory.mktemp("golden"), ALGORITHMS)
+
+
+@pytest.fixture(scope="session")
+def golden_files(golden_root: Path) -> list[golden.GoldenFile]:
+    return golden.load_all(golden_root)
+
+
+@pytest.fixture()
+def subprocess_env(golden_root: Path) -> dict[str, str]:
+    """Environment for a child process: the small golden tree, and the broken adapters importable."""
+    return {**os.environ, "OPTIMSPEC_GOLDEN": str(golden_root), "PYTHONPATH": str(HERE)}
+
+
+@pytest.fixture()
+def known() -> Callable[[str], DivergenceSet]:
+    """Build a DivergenceSet from TOML text (one file named ``test.toml``)."""
+
+    def build(text: str) -> DivergenceSet:
+        return DivergenceSet((divergences.parse(text.encode("utf-8"), "test.toml"),))
+
+    return build

@@ -1,0 +1,156 @@
+"""Known-divergence files: parsing, validation (every malformed entry is named), conditions,
+layering, warnings, and every file shipped in optimspec.conformance.divergences."""
+
+from __future__ import annotations
+
+import datetime as dt
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from optimspec.conformance import divergences
+from optimspec.conformance.divergences import DivergenceError, DivergenceSet
+
+VALID = """
+[[divergence]]
+match = "optim/adamw/*/f32/*"
+kind = "bug"
+outcome = "xfail"
+reason = "ε placed after bias correction"
+link = "https://example.org/issue/1"
+strict = false
+review_by = 2999-01-01
+[divergence.when]
+dtype = ["float32"]
+versions = { torch = ">=2.4" }
+
+[[divergence]]
+match = "sched/*"
+kind = "numerics"
+outcome = "tolerance"
+reason = "recursive schedule drifts"
+tolerance = 64.0
+"""
+
+BASE = 'match = "optim/*"\nkind = "convention"\noutcome = "xfail"\nreason = "r"\n'
+
+
+def parse(text: str, name: str = "test.toml") -> divergences.DivergenceFile:
+    return divergences.parse(text.encode("utf-8"), name)
+
+
+def test_parse_a_valid_file() -> None:
+    file = parse(VALID)
+    first, second = file.entries
+    assert (first.kind, first.outcome, first.strict, first.link) == ("bug", "xfail", False, "https://example.org/issue/1")
+    assert first.dtypes == ("float32",) and str(first.versions["torch"]) == ">=2.4"
+    assert first.review_by == dt.date(2999, 1, 1)
+    assert (second.outcome, second.tolerance, second.strict) == ("tolerance", 64.0, True)
+    assert len(file.sha256) == 64
+    assert first.as_dict()["when"] == {"dtype": ["float32"], "versions": {"torch": ">=2.4"}}
+
+
+@pytest.mark.parametrize(
+    ("entry", "complaint"),
+    [
+        ('kind = "convention"\noutcome = "xfail"\nreason = "r"\n', "`match` is required"),
+        ('match = "optim/*"\nkind = "convention"\noutcome = "xfail"\n', "`reason` is required"),
+        ('match = "optim/*"\nkind = "convention"\noutcome = "xfail"\nreason = "  "\n', "`reason` is required"),
+        ('match = "optim/*"\nkind = "feature"\noutcome = "xfail"\nreason = "r"\n', "`kind` = 'feature' is not one of"),
+        ('match = "optim/*"\nkind = "convention"\noutcome = "ignore"\nreason = "r"\n', "`outcome` = 'ignore' is not one of"),
+        ('match = "optim/*"\nkind = "bug"\noutcome = "xfail"\nreason = "r"\n', 'kind = "bug" requires a `link`'),
+        ('match = "optim/*"\nkind = "numerics"\noutcome = "tolerance"\nreason = "r"\n', "requires `tolerance`"),
+        ('match = "optim/*"\nkind = "numerics"\noutcome = "tolerance"\nreason = "r"\ntolerance = -1.0\n', "requires `tolerance`"),
+        (BASE + "tolerance = 8.0\n", "`tolerance` is only allowed with"),
+        (BASE + 'reson = "typo"\n', "unknown key(s) ['reson']"),
+        (BASE + 'strict = "yes"\n', "`strict` must be true or false"),
+        (BASE + 'review_by = "soon"\n', "`review_by` must be a TOML date"),
+        (BASE + "[divergence.when]\ndevice = ['cpu']\n", "unknown condition(s) ['device']"),
+        (BASE + "[divergence.when]\nversions = { torch = 'two' }\n", "is not a PEP 440 specifier"),
+        (BASE + "[divergence.when]\ndtype = 32\n", "`when.dtype` must be a list"),
+    ],
+    ids=["no-match", "no-reason", "blank-reason", "bad-kind", "bad-outcome", "bug-without-link", "tolerance-missing", "tolerance-negative", "tolerance-with-xfail", "unknown-key", "strict-not-bool", "review-by-not-date", "unknown-condition", "bad-specifier", "dtype-not-list"],
+)
+def test_malformed_entries_are_named(entry: str, complaint: str) -> None:
+    text = "[[divergence]]\n" + BASE + "\n[[divergence]]\n" + entry
+    with pytest.raises(DivergenceError) as info:
+        parse(text, "peer.toml")
+    message = str(info.value)
+    assert message.startswith("peer.toml: entry 1"), f"the file and entry index must be named: {message}"
+    assert complaint in message
+    if "match = " in entry:
+        assert "(match = 'optim/*')" in message, f"the entry's glob must be named: {message}"
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("[[divergence]\nmatch = 1", "not valid TOML"),
+        ("divergence = 3", "must be an array of tables"),
+        ("[[divergences]]\nmatch = 'x'", "unknown top-level key(s) ['divergences']"),
+    ],
+)
+def test_malformed_files_are_named(text: str, complaint: str) -> None:
+    with pytest.raises(DivergenceError, match=r"^bad\.toml: ") as info:
+        parse(text, "bad.toml")
+    assert complaint in str(info.value)
+
+
+def test_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(DivergenceError, match="cannot read divergence file"):
+        divergences.load_file(tmp_path / "absent.toml")
+
+
+@pytest.mark.parametrize(
+    ("case_id", "dtype", "versions", "applies"),
+    [
+        ("optim/adamw/conventions/f32/tiny", "float32", {"torch": "2.13.0+cpu"}, True),
+        ("optim/adamw/conventions/f32/tiny", "float32", {"torch": "2.5.0rc1"}, True),
+        ("optim/adamw/conventions/f32/tiny", "float32", {"torch": "2.3.1"}, False),
+        ("optim/adamw/conventions/f32/tiny", "float32", {}, False),
+        ("optim/adamw/conventions/f32/tiny", "float32", {"torch": "not-a-version"}, False),
+        ("optim/adamw/conventions/f32/tiny", "float64", {"torch": "2.13.0"}, False),
+        ("optim/adafactor/conventions/f32/tiny", "float32", {"torch": "2.13.0"}, False),
+    ],
+)
+def test_conditions(case_id: str, dtype: str, versions: dict[str, str], applies: bool) -> None:
+    first = parse(VALID).entries[0]
+    assert first.applies(case_id, dtype, versions) is applies
+
+
+def test_lookup_takes_the_last_applicable_entry(tmp_path: Path) -> None:
+    shipped = tmp_path / "shipped.toml"
+    shipped.write_text("[[divergence]]\n" + BASE)
+    user = tmp_path / "user.toml"
+    user.write_text('[[divergence]]\nmatch = "optim/adamw/*"\nkind = "convention"\noutcome = "skip"\nreason = "mine"\n')
+    layered = divergences.load(None, [shipped, user])
+    assert layered.lookup("optim/adamw/x", "float32", {}).outcome == "skip"
+    assert layered.lookup("optim/adafactor/x", "float32", {}).outcome == "xfail"
+    assert layered.lookup("sched/linear/x", "float64", {}) is None
+    assert [f.path for f in layered.files] == [str(shipped), str(user)]
+
+
+def test_warnings_for_unmatched_and_overdue_entries() -> None:
+    overdue = "[[divergence]]\n" + BASE + "review_by = 2020-01-01\n"
+    layered = DivergenceSet((parse(VALID), parse(overdue, "old.toml")))
+    warnings = layered.warnings([("optim/adamw/x", "float64")], {"torch": "2.13"}, today=dt.date(2025, 1, 1))
+    assert warnings == [
+        "divergence test.toml entry 0 (match = 'optim/adamw/*/f32/*') matches no case of this run",
+        "divergence test.toml entry 1 (match = 'sched/*') matches no case of this run",
+        "divergence old.toml entry 0 (match = 'optim/*') was due for review by 2020-01-01",
+    ]
+
+
+def test_factory_adapters_get_no_shipped_file() -> None:
+    assert divergences.shipped_file("pkg.module:Factory") is None
+    assert divergences.shipped_file("no-such-adapter") is None
+
+
+def test_every_shipped_file_parses() -> None:
+    """The curated files shipped with optimspec are valid (a bad one would break `make check`)."""
+    shipped = [p for p in resources.files("optimspec.conformance.divergences").iterdir() if p.name.endswith(".toml")]
+    for resource in shipped:
+        name = resource.name.removesuffix(".toml")
+        file = divergences.shipped_file(name)
+        assert file is not None and file.path.endswith(f"{name}.toml")

@@ -1,0 +1,203 @@
+"""The runner against the reference adapter and deliberately broken ones: verdicts, isolation
+(crash, hang, NaN, wrong shape), diagnoses, declared conventions, and known divergences."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+import broken_adapters as broken
+import pytest
+
+from optimspec.conformance import golden, runner
+from optimspec.conformance.adapters.base import AlgorithmSupport, Unsupported
+from optimspec.conformance.adapters.reference import ReferenceAdapter
+from optimspec.conformance.divergences import DivergenceSet
+
+TINY_GRADS = "optim/adamw/conventions/f64/tiny-grads-t3"
+LARGE_DECAY = "optim/adamw/conventions/f64/large-lr-decay-t3"
+LINEAR_W2 = "sched/linear/boundaries/w2-t10"
+
+
+def run_one(adapter: object, files: Sequence[golden.GoldenFile], case_id: str, divergences: DivergenceSet | None = None, timeout_s: float = 60.0) -> runner.CaseResult:
+    (result,) = runner.run(adapter, files, runner.Options(select=(case_id,), timeout_s=timeout_s), divergences=divergences)
+    assert result.id == case_id
+    return result
+
+
+def test_reference_adapter_passes_every_case(golden_files: list[golden.GoldenFile]) -> None:
+    results = runner.run(ReferenceAdapter(), golden_files)
+    outcomes = Counter(r.outcome for r in results)
+    assert outcomes == {"pass": len(results)}, [(r.id, r.outcome, r.message) for r in results if r.outcome != "pass"]
+    assert len(results) == sum(f.data["number_of_cases"] for f in golden_files)
+
+
+def test_measured_errors_are_reported_for_passing_cases(golden_files: list[golden.GoldenFile]) -> None:
+    (result,) = runner.run(ReferenceAdapter(), golden_files, runner.Options(select=("optim/adamw/trajectory/f32/*",)))
+    assert result.outcome == "pass"
+    assert result.measured.budget_k > 0 and result.measured.worst, f"no measurement recorded: {result.measured}"
+    assert result.modes == ["teacher_forced", "free_running"]
+
+
+@pytest.mark.parametrize(
+    ("adapter", "case_id", "diagnosis"),
+    [
+        (broken.EpsAfterAdapter, TINY_GRADS, "behaves like eps_placement=after_bias_correction"),
+        (broken.DecayBeforeAdapter, LARGE_DECAY, "behaves like decay_order=before_update"),
+        (broken.OffByOneScheduleAdapter, LINEAR_W2, "behaves like step_offset=1"),
+    ],
+    ids=["eps-after-bias-correction", "decay-before-update", "schedule-one-step-late"],
+)
+def test_convention_bugs_fail_with_a_diagnosis(golden_files: list[golden.GoldenFile], adapter: type, case_id: str, diagnosis: str) -> None:
+    result = run_one(adapter(), golden_files, case_id)
+    assert result.outcome == "fail", f"{adapter.__name__} should fail {case_id}: {result.message}"
+    assert result.diagnosis == diagnosis
+    assert result.failing
+    assert result.repro == f"optimspec explain {case_id} --adapter {adapter.name}"
+
+
+def test_a_crash_is_an_error_and_the_run_goes_on(golden_files: list[golden.GoldenFile]) -> None:
+    results = runner.run(broken.RaisingAdapter(), golden_files, runner.Options(select=(TINY_GRADS, LINEAR_W2)))
+    by_id = {r.id: r for r in results}
+    assert by_id[TINY_GRADS].outcome == "error"
+    assert "RuntimeError: simulated crash" in by_id[TINY_GRADS].message
+    assert "raised in defect" in by_id[TINY_GRADS].diagnosis
+    assert by_id[LINEAR_W2].outcome == "pass", "the case after the crash must still run"
+
+
+def test_a_hang_times_out_as_an_error_and_the_run_goes_on(golden_files: list[golden.GoldenFile]) -> None:
+    started = time.perf_counter()
+    results = runner.run(broken.HangingAdapter(), golden_files, runner.Options(select=(TINY_GRADS, LINEAR_W2), timeout_s=0.2))
+    elapsed = time.perf_counter() - started
+    by_id = {r.id: r for r in results}
+    assert by_id[TINY_GRADS].outcome == "error"
+    assert "timed out after 0.2 s" in by_id[TINY_GRADS].message
+    assert by_id[LINEAR_W2].outcome == "pass"
+    assert elapsed < 5.0, f"the timeout did not interrupt the hang ({elapsed:.1f} s)"
+
+
+def test_nan_output_fails(golden_files: list[golden.GoldenFile]) -> None:
+    result = run_one(broken.NaNAdapter(), golden_files, TINY_GRADS)
+    assert result.outcome == "fail"
+    assert "NaN mismatch" in result.message
+    assert result.diagnosis.startswith("matches no"), "NaN matches no convention"
+
+
+def test_wrong_shape_is_an_error(golden_files: list[golden.GoldenFile]) -> None:
+    result = run_one(broken.WrongShapeAdapter(), golden_files, TINY_GRADS)
+    assert result.outcome == "error"
+    assert "shape [9], expected [8]" in result.message
+
+
+def test_declared_convention_is_not_applicable_but_still_measured(golden_files: list[golden.GoldenFile]) -> None:
+    result = run_one(broken.DeclaredEpsAfterAdapter(), golden_files, TINY_GRADS)
+    assert result.outcome == "not_applicable"
+    assert "declares eps_placement=after_bias_correction" in result.message
+    assert result.diagnosis == "behaves like eps_placement=after_bias_correction", "the measured convention must be reported"
+    assert not result.failing
+
+
+class _NoSchedules(ReferenceAdapter):
+    name = "no-schedules"
+
+    def capabilities(self) -> object:
+        caps = super().capabilities()
+        return type(caps)(**{**caps.__dict__, "algorithms": {"adamw": AlgorithmSupport()}})
+
+
+class _RejectsFloat32(ReferenceAdapter):
+    name = "rejects-f32"
+
+    def make_optimizer(self, algorithm, hparams, param_groups, dtype):  # type: ignore[no-untyped-def]
+        if dtype == "float32":
+            raise Unsupported("no float32 here")
+        return super().make_optimizer(algorithm, hparams, param_groups, dtype)
+
+
+def test_unsupported_algorithms_and_settings(golden_files: list[golden.GoldenFile]) -> None:
+    assert run_one(_NoSchedules(), golden_files, LINEAR_W2).outcome == "unsupported"
+    result = run_one(_RejectsFloat32(), golden_files, "optim/adamw/conventions/f32/tiny-grads-t3")
+    assert (result.outcome, result.message) == ("unsupported", "no float32 here")
+    assert not result.failing
+
+
+# --------------------------------------------------------------------------------------------------
+# known divergences
+# --------------------------------------------------------------------------------------------------
+
+KnownFactory = Callable[[str], DivergenceSet]
+
+
+def entry(match: str, outcome: str, extra: str = "") -> str:
+    return f'[[divergence]]\nmatch = "{match}"\nkind = "convention"\noutcome = "{outcome}"\nreason = "documented"\n{extra}\n'
+
+
+def test_xfail_turns_a_failure_into_xfail(golden_files: list[golden.GoldenFile], known: KnownFactory) -> None:
+    result = run_one(broken.EpsAfterAdapter(), golden_files, TINY_GRADS, known(entry("optim/adamw/conventions/*", "xfail")))
+    assert result.outcome == "xfail"
+    assert result.diagnosis == "behaves like eps_placement=after_bias_correction", "xfails keep their diagnosis"
+    assert result.divergence and result.divergence["match"] == "optim/adamw/conventions/*"
+    assert not result.failing
+
+
+def test_xfail_covers_errors_too(golden_files: list[golden.GoldenFile], known: KnownFactory) -> None:
+    assert run_one(broken.RaisingAdapter(), golden_files, TINY_GRADS, known(entry("optim/*", "xfail"))).outcome == "xfail"
+
+
+@pytest.mark.parametrize(("strict", "failing"), [("true", True), ("false", False)])
+def test_xpass_is_a_failure_only_when_strict(golden_files: list[golden.GoldenFile], known: KnownFactory, strict: str, failing: bool) -> None:
+    result = run_one(ReferenceAdapter(), golden_files, TINY_GRADS, known(entry("optim/*", "xfail", f"strict = {strict}")))
+    assert result.outcome == "xpass"
+    assert result.failing is failing
+
+
+def test_skip_does_not_run_the_case(golden_files: list[golden.GoldenFile], known: KnownFactory) -> None:
+    result = run_one(broken.HangingAdapter(), golden_files, TINY_GRADS, known(entry("optim/*", "skip")), timeout_s=30.0)
+    assert (result.outcome, result.message) == ("skip", "documented")
+    assert result.duration_s == 0.0
+
+
+def test_tolerance_override_rejudges_with_the_new_budget(golden_files: list[golden.GoldenFile], known: KnownFactory) -> None:
+    plain = run_one(broken.EpsAfterAdapter(), golden_files, TINY_GRADS)
+    assert plain.outcome == "fail"
+    measured = plain.measured.max_k
+    loose = run_one(broken.EpsAfterAdapter(), golden_files, TINY_GRADS, known(entry("optim/*", "tolerance", f"tolerance = {measured * 2!r}")))
+    assert loose.outcome == "pass_with_override"
+    assert loose.tolerance["override_k"] == measured * 2
+    tight = run_one(broken.EpsAfterAdapter(), golden_files, TINY_GRADS, known(entry("optim/*", "tolerance", f"tolerance = {measured / 2!r}")))
+    assert tight.outcome == "fail"
+    assert "fails even with the override" in tight.message
+
+
+def test_tolerance_override_never_excuses_a_nan(golden_files: list[golden.GoldenFile], known: KnownFactory) -> None:
+    result = run_one(broken.NaNAdapter(), golden_files, TINY_GRADS, known(entry("optim/*", "tolerance", "tolerance = 1e300")))
+    assert result.outcome == "fail"
+
+
+def test_tolerance_override_on_a_passing_case_is_reported_as_such(golden_files: list[golden.GoldenFile], known: KnownFactory) -> None:
+    assert run_one(ReferenceAdapter(), golden_files, TINY_GRADS, known(entry("optim/*", "tolerance", "tolerance = 64.0"))).outcome == "pass_with_override"
+
+
+def test_divergences_do_not_hide_declared_conventions(golden_files: list[golden.GoldenFile], known: KnownFactory) -> None:
+    result = run_one(broken.DeclaredEpsAfterAdapter(), golden_files, TINY_GRADS, known(entry("optim/*", "xfail")))
+    assert result.outcome == "not_applicable"
+
+
+def test_later_entries_win(golden_files: list[golden.GoldenFile], known: KnownFactory) -> None:
+    text = entry("optim/*", "skip") + entry("optim/adamw/conventions/*", "xfail")
+    assert run_one(broken.EpsAfterAdapter(), golden_files, TINY_GRADS, known(text)).outcome == "xfail"
+    text = entry("optim/adamw/conventions/*", "xfail") + entry("optim/*", "skip")
+    assert run_one(broken.EpsAfterAdapter(), golden_files, TINY_GRADS, known(text)).outcome == "skip"
+
+
+def test_run_warnings(golden_files: list[golden.GoldenFile], known: KnownFactory) -> None:
+    divergences = known(entry("optim/adamw/*", "xfail") + entry("optim/nothing/*", "xfail"))
+    options = runner.Options(select=("optim/adamw/conventions/f64/*", "optim/missing/*"))
+    record = runner.execute(ReferenceAdapter(), golden_files, options, divergences)
+    assert record.warnings == [
+        "--select 'optim/missing/*' matches no case",
+        "divergence test.toml entry 1 (match = 'optim/nothing/*') matches no case of this run",
+    ]
+    assert [r.outcome for r in record.results] == ["xpass", "xpass"]
+    assert len(record.failing) == 2

@@ -1,0 +1,71 @@
+"""The public API: transformers' names, signatures and defaults; runnable docstring examples."""
+
+from __future__ import annotations
+
+import doctest
+import inspect
+
+import pytest
+import transformers.optimization as hf
+
+import optimspec.torch as ot
+from optimspec.torch import adafactor, adamw, greedy, schedules
+
+SHARED_WITH_TRANSFORMERS = [
+    "Adafactor",
+    "AdafactorSchedule",
+    "GreedyLR",
+    "get_adafactor_schedule",
+    "get_constant_schedule",
+    "get_constant_schedule_with_warmup",
+    "get_cosine_schedule_with_warmup",
+    "get_cosine_with_hard_restarts_schedule_with_warmup",
+    "get_cosine_with_min_lr_schedule_with_warmup",
+    "get_cosine_with_min_lr_schedule_with_warmup_lr_rate",
+    "get_greedy_schedule",
+    "get_inverse_sqrt_schedule",
+    "get_linear_schedule_with_warmup",
+    "get_polynomial_decay_schedule_with_warmup",
+    "get_reduce_on_plateau_schedule",
+    "get_scheduler",
+    "get_wsd_schedule",
+]
+
+
+def _parameters(obj) -> list[tuple[str, object, object]]:
+    return [(p.name, p.default, p.kind) for p in inspect.signature(obj).parameters.values()]
+
+
+@pytest.mark.parametrize("name", SHARED_WITH_TRANSFORMERS)
+def test_same_signature_as_transformers(name):
+    assert _parameters(getattr(ot, name)) == _parameters(getattr(hf, name))
+
+
+def test_adamw_signature_is_the_legacy_one_plus_keyword_only_foreach():
+    # transformers v4.49: AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0,
+    #                           correct_bias=True, no_deprecation_warning=False)
+    params = inspect.signature(ot.AdamW).parameters
+    assert [(p.name, p.default) for p in params.values()] == [
+        ("params", inspect.Parameter.empty),
+        ("lr", 1e-3),
+        ("betas", (0.9, 0.999)),
+        ("eps", 1e-6),
+        ("weight_decay", 0.0),
+        ("correct_bias", True),
+        ("no_deprecation_warning", False),
+        ("foreach", None),
+    ]
+    assert params["foreach"].kind is inspect.Parameter.KEYWORD_ONLY
+
+
+def test_public_names():
+    own = ["AdamW", "SchedulerType", "TYPE_TO_SCHEDULER_FUNCTION"]
+    assert sorted(ot.__all__) == sorted(SHARED_WITH_TRANSFORMERS + own)
+    assert all(hasattr(ot, name) for name in ot.__all__)
+    assert {t.value for t in ot.TYPE_TO_SCHEDULER_FUNCTION} == {t.value for t in hf.TYPE_TO_SCHEDULER_FUNCTION}
+
+
+@pytest.mark.parametrize("module", [ot, adamw, adafactor, greedy, schedules], ids=lambda m: m.__name__)
+def test_docstring_examples_run(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

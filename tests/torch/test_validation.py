@@ -1,0 +1,172 @@
+"""Every rejected input raises at construction, and the message names the argument."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import transformers.optimization as hf
+
+import optimspec.torch as ot
+
+
+def _params():
+    return [torch.nn.Parameter(torch.zeros(2))]
+
+
+def _opt(lr: float = 1e-3) -> torch.optim.Optimizer:
+    return torch.optim.SGD(_params(), lr=lr)
+
+
+STEPS = {"num_warmup_steps": 2, "num_training_steps": 10}
+COSINE = ot.get_cosine_schedule_with_warmup
+MIN_LR = ot.get_cosine_with_min_lr_schedule_with_warmup
+SHIFTED_MIN_LR = ot.get_cosine_with_min_lr_schedule_with_warmup_lr_rate
+
+# (test id, call that must raise ValueError, the argument name its message must contain)
+REJECTED = [
+    # AdamW
+    ("adamw-lr-negative", lambda: ot.AdamW(_params(), lr=-1e-3), "lr"),
+    ("adamw-lr-nan", lambda: ot.AdamW(_params(), lr=math.nan), "lr"),
+    ("adamw-lr-not-a-number", lambda: ot.AdamW(_params(), lr="1e-3"), "lr"),
+    ("adamw-beta1-one", lambda: ot.AdamW(_params(), betas=(1.0, 0.999)), "betas[0]"),
+    ("adamw-beta1-negative", lambda: ot.AdamW(_params(), betas=(-0.1, 0.999)), "betas[0]"),
+    ("adamw-beta2-one", lambda: ot.AdamW(_params(), betas=(0.9, 1.0)), "betas[1]"),
+    ("adamw-betas-not-a-pair", lambda: ot.AdamW(_params(), betas=(0.9,)), "betas"),
+    ("adamw-eps-negative", lambda: ot.AdamW(_params(), eps=-1e-8), "eps"),
+    ("adamw-weight-decay-negative", lambda: ot.AdamW(_params(), weight_decay=-0.01), "weight_decay"),
+    ("adamw-group-lr-negative", lambda: ot.AdamW([{"params": _params(), "lr": -1.0}]), "lr"),
+    # Adafactor: the two upstream errors, then the added checks
+    ("adafactor-manual-lr-with-relative-step", lambda: ot.Adafactor(_params(), lr=1e-3), "lr"),
+    ("adafactor-warmup-init-without-relative-step",
+     lambda: ot.Adafactor(_params(), lr=1e-3, relative_step=False, warmup_init=True), "warmup_init"),
+    ("adafactor-no-lr-without-relative-step", lambda: ot.Adafactor(_params(), relative_step=False), "lr"),
+    ("adafactor-lr-negative", lambda: ot.Adafactor(_params(), lr=-1.0, relative_step=False), "lr"),
+    ("adafactor-eps1-negative", lambda: ot.Adafactor(_params(), eps=(-1e-30, 1e-3)), "eps[0]"),
+    ("adafactor-eps2-negative", lambda: ot.Adafactor(_params(), eps=(1e-30, -1e-3)), "eps[1]"),
+    ("adafactor-eps-not-a-pair", lambda: ot.Adafactor(_params(), eps=1e-30), "eps"),
+    ("adafactor-clip-threshold-zero", lambda: ot.Adafactor(_params(), clip_threshold=0.0), "clip_threshold"),
+    ("adafactor-clip-threshold-negative", lambda: ot.Adafactor(_params(), clip_threshold=-1.0), "clip_threshold"),
+    ("adafactor-decay-rate-positive", lambda: ot.Adafactor(_params(), decay_rate=0.5), "decay_rate"),
+    ("adafactor-beta1-one", lambda: ot.Adafactor(_params(), beta1=1.0), "beta1"),
+    ("adafactor-beta1-negative", lambda: ot.Adafactor(_params(), beta1=-0.1), "beta1"),
+    ("adafactor-weight-decay-negative", lambda: ot.Adafactor(_params(), weight_decay=-0.1), "weight_decay"),
+    # LambdaLR schedules
+    ("constant-warmup-negative", lambda: ot.get_constant_schedule_with_warmup(_opt(), -1), "num_warmup_steps"),
+    ("linear-warmup-negative", lambda: ot.get_linear_schedule_with_warmup(_opt(), -1, 10), "num_warmup_steps"),
+    ("linear-warmup-fractional", lambda: ot.get_linear_schedule_with_warmup(_opt(), 1.5, 10), "num_warmup_steps"),
+    ("linear-total-negative", lambda: ot.get_linear_schedule_with_warmup(_opt(), 2, -10), "num_training_steps"),
+    ("linear-total-infinite", lambda: ot.get_linear_schedule_with_warmup(_opt(), 2, math.inf), "num_training_steps"),
+    ("cosine-cycles-negative", lambda: COSINE(_opt(), **STEPS, num_cycles=-0.5), "num_cycles"),
+    ("cosine-cycles-nan", lambda: COSINE(_opt(), **STEPS, num_cycles=math.nan), "num_cycles"),
+    ("restarts-cycles-negative",
+     lambda: ot.get_cosine_with_hard_restarts_schedule_with_warmup(_opt(), **STEPS, num_cycles=-1), "num_cycles"),
+    ("polynomial-warmup-equals-total",
+     lambda: ot.get_polynomial_decay_schedule_with_warmup(_opt(), 5, 5), "num_training_steps"),
+    ("polynomial-lr-end-negative",
+     lambda: ot.get_polynomial_decay_schedule_with_warmup(_opt(), **STEPS, lr_end=-1e-7), "lr_end"),
+    ("polynomial-lr-end-equals-lr",
+     lambda: ot.get_polynomial_decay_schedule_with_warmup(_opt(1e-3), **STEPS, lr_end=1e-3), "lr_end"),
+    ("polynomial-lr-end-above-lr",
+     lambda: ot.get_polynomial_decay_schedule_with_warmup(_opt(1e-3), **STEPS, lr_end=1e-2), "lr_end"),
+    ("polynomial-power-negative",
+     lambda: ot.get_polynomial_decay_schedule_with_warmup(_opt(), **STEPS, power=-1.0), "power"),
+    ("polynomial-optimizer-lr-none",
+     lambda: ot.get_polynomial_decay_schedule_with_warmup(ot.Adafactor(_params()), **STEPS), "lr"),
+    ("inverse-sqrt-warmup-negative", lambda: ot.get_inverse_sqrt_schedule(_opt(), -2), "num_warmup_steps"),
+    ("inverse-sqrt-timescale-zero", lambda: ot.get_inverse_sqrt_schedule(_opt(), 2, timescale=0), "timescale"),
+    ("inverse-sqrt-timescale-negative", lambda: ot.get_inverse_sqrt_schedule(_opt(), 2, timescale=-4), "timescale"),
+    ("min-lr-both-given",
+     lambda: MIN_LR(_opt(), **STEPS, min_lr=1e-5, min_lr_rate=0.1), "min_lr"),
+    ("min-lr-neither-given", lambda: MIN_LR(_opt(), **STEPS), "min_lr"),
+    ("min-lr-rate-above-one",
+     lambda: MIN_LR(_opt(), **STEPS, min_lr_rate=1.5), "min_lr_rate"),
+    ("min-lr-negative", lambda: MIN_LR(_opt(), **STEPS, min_lr=-1e-5), "min_lr"),
+    ("min-lr-above-lr",
+     lambda: MIN_LR(_opt(1e-3), **STEPS, min_lr=1e-2), "min_lr"),
+    ("min-lr-cycles-negative",
+     lambda: MIN_LR(_opt(), **STEPS, min_lr_rate=0.1, num_cycles=-1), "num_cycles"),
+    ("warmup-min-lr-both-given",
+     lambda: SHIFTED_MIN_LR(_opt(), **STEPS, min_lr=1e-5, min_lr_rate=0.1), "min_lr"),
+    ("warmup-min-lr-neither-given",
+     lambda: SHIFTED_MIN_LR(_opt(), **STEPS), "min_lr"),
+    ("warmup-lr-rate-above-one",
+     lambda: SHIFTED_MIN_LR(_opt(), **STEPS, min_lr_rate=0.1, warmup_lr_rate=1.5),
+     "warmup_lr_rate"),
+    ("wsd-no-length", lambda: ot.get_wsd_schedule(_opt(), 2, 4), "num_training_steps"),
+    ("wsd-warmup-type", lambda: ot.get_wsd_schedule(_opt(), 2, 4, 10, warmup_type="exp"), "warmup_type"),
+    ("wsd-decay-type", lambda: ot.get_wsd_schedule(_opt(), 2, 4, 10, decay_type="exp"), "decay_type"),
+    ("wsd-decay-negative", lambda: ot.get_wsd_schedule(_opt(), 2, -4, 10), "num_decay_steps"),
+    ("wsd-stable-negative", lambda: ot.get_wsd_schedule(_opt(), 2, 4, num_stable_steps=-1), "num_stable_steps"),
+    ("wsd-min-lr-ratio-above-one", lambda: ot.get_wsd_schedule(_opt(), 2, 4, 10, min_lr_ratio=2.0), "min_lr_ratio"),
+    ("wsd-cycles-negative", lambda: ot.get_wsd_schedule(_opt(), 2, 4, 10, num_cycles=-1.0), "num_cycles"),
+    ("get-scheduler-no-warmup", lambda: ot.get_scheduler("cosine", _opt()), "num_warmup_steps"),
+    ("get-scheduler-no-total", lambda: ot.get_scheduler("linear", _opt(), 2), "num_training_steps"),
+    # GreedyLR: the upstream errors, then the added checks
+    ("greedy-factor-one", lambda: ot.GreedyLR(_opt(), factor=1.0), "factor"),
+    ("greedy-factor-zero", lambda: ot.GreedyLR(_opt(), factor=0.0), "factor"),
+    ("greedy-factor-negative", lambda: ot.GreedyLR(_opt(), factor=-0.5), "factor"),
+    ("greedy-min-lr-list-length", lambda: ot.GreedyLR(_opt(), min_lr=[1e-3, 1e-4]), "min_lr"),
+    ("greedy-max-lr-list-length", lambda: ot.GreedyLR(_opt(), max_lr=[1.0, 0.5]), "max_lr"),
+    ("greedy-mode", lambda: ot.GreedyLR(_opt(), mode="avg"), "mode"),
+    ("greedy-threshold-mode", lambda: ot.GreedyLR(_opt(), threshold_mode="pct"), "threshold_mode"),
+    ("greedy-patience-negative", lambda: ot.GreedyLR(_opt(), patience=-1), "patience"),
+    ("greedy-cooldown-negative", lambda: ot.GreedyLR(_opt(), cooldown=-1), "cooldown"),
+    ("greedy-warmup-negative", lambda: ot.GreedyLR(_opt(), warmup=-1), "warmup"),
+    ("greedy-reset-start-negative", lambda: ot.GreedyLR(_opt(), reset_start=-1), "reset_start"),
+    ("greedy-window-size-zero", lambda: ot.GreedyLR(_opt(), smooth=True, window_size=0), "window_size"),
+    ("greedy-threshold-negative", lambda: ot.GreedyLR(_opt(), threshold=-1e-6), "threshold"),
+    ("greedy-eps-negative", lambda: ot.GreedyLR(_opt(), eps=-1e-8), "eps"),
+    ("greedy-min-lr-negative", lambda: ot.GreedyLR(_opt(), min_lr=-1e-3), "min_lr[0]"),
+    ("greedy-max-lr-below-min-lr", lambda: ot.GreedyLR(_opt(), min_lr=0.1, max_lr=0.01), "max_lr[0]"),
+]
+
+
+@pytest.mark.parametrize(("call", "argument"), [(c, a) for _, c, a in REJECTED], ids=[i for i, _, _ in REJECTED])
+def test_rejected_at_construction_naming_the_argument(call, argument):
+    with pytest.raises(ValueError) as excinfo:
+        call()
+    assert argument in str(excinfo.value)
+
+
+def test_out_of_range_messages_state_the_allowed_range():
+    with pytest.raises(ValueError) as excinfo:
+        ot.AdamW(_params(), betas=(1.0, 0.999))
+    assert str(excinfo.value) == "AdamW: `betas[0]`=1.0 is out of range: must be in [0, 1)"
+    with pytest.raises(ValueError) as excinfo:
+        ot.get_inverse_sqrt_schedule(_opt(), 2, timescale=0)
+    assert str(excinfo.value) == "get_inverse_sqrt_schedule: `timescale`=0 is out of range: must be an integer >= 1"
+
+
+def test_integral_floats_are_accepted_as_step_counts():
+    ours = ot.get_linear_schedule_with_warmup(_opt(), 2.0, 10.0).lr_lambdas[0]
+    theirs = hf.get_linear_schedule_with_warmup(_opt(), 2.0, 10.0).lr_lambdas[0]
+    assert [ours(t) for t in range(12)] == [theirs(t) for t in range(12)]
+
+
+# Where transformers accepts the input and fails only later (or never, with a wrong result).
+FAILS_LATE_UPSTREAM = [
+    ("polynomial W == T: ZeroDivisionError at t = W",
+     lambda lib: lib.get_polynomial_decay_schedule_with_warmup(_opt(), 0, 0), ZeroDivisionError),
+    ("inverse_sqrt timescale=0: ZeroDivisionError at t = W",
+     lambda lib: lib.get_inverse_sqrt_schedule(_opt(), 0, timescale=0), ZeroDivisionError),
+    ("Adafactor relative_step=False without lr: TypeError at the first step",
+     lambda lib: _first_adafactor_step(lib, relative_step=False), TypeError),
+]
+
+
+def _first_adafactor_step(lib, **options):
+    w = torch.nn.Parameter(torch.ones(2))
+    opt = lib.Adafactor([w], **options)
+    w.grad = torch.ones(2)
+    opt.step()
+
+
+@pytest.mark.parametrize(("build", "upstream_error"), [(b, e) for _, b, e in FAILS_LATE_UPSTREAM],
+                         ids=[i for i, _, _ in FAILS_LATE_UPSTREAM])
+def test_inputs_transformers_fails_on_late_are_rejected_early(build, upstream_error):
+    with pytest.raises(upstream_error):
+        build(hf)
+    with pytest.raises(ValueError):
+        build(ot)
