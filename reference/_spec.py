@@ -7,14 +7,11 @@ The harness, the golden generator and the docs read these records; nothing here 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Kind = Literal["optimizer", "schedule", "accumulator"]
-
-_MISSING = object()
-
 
 # --------------------------------------------------------------------------------------------------
 # Domains: what values a hyperparameter may take, and how to say so in an error message.
@@ -259,8 +256,3 @@ def check(condition: Callable[[Mapping[str, Any]], bool], message: str) -> Calla
         return None if condition(values) else message.format(**values)
 
     return run
-
-
-def pick(values: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
-    """The sub-dict of ``values`` with these keys (those present)."""
-    return {n: values[n] for n in names if n in values}

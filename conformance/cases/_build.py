@@ -156,3 +156,49 @@ def grad_sequence(seed: int, shapes: Mapping[str, Sequence[int]], steps: int, sc
             {n: (generator.standard_normal(tuple(s)) * scale).astype(np.float32).astype(np.float64) for n, s in shapes.items()}
         )
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# groups every elementwise optimizer has
+# --------------------------------------------------------------------------------------------------
+
+NAN_INF_GRADS = [{"p": [float("nan"), float("inf"), float("-inf"), 0.5]}, {"p": [0.1, 0.2, 0.3, 0.4]}]
+
+
+def special_values_group(dtype: str, params: np.ndarray, hparams: Mapping[str, Any]) -> OptimizerGroup:
+    """NaN and ±inf gradients on a 4-element tensor ``params``."""
+    return OptimizerGroup(
+        name="special-values",
+        dtype=dtype,
+        description="NaN and ±inf gradients propagate; nothing is skipped",
+        cases=[
+            OptimizerCase(
+                name="nan-inf-grads-t2",
+                params={"p": params},
+                grads=NAN_INF_GRADS,
+                hparams=hparams,
+                flags=("special-values",),
+                description="NaN and ±inf gradients: affected elements become NaN, others follow the formula",
+            ),
+        ],
+    )
+
+
+def trajectory_group(dtype: str, params: np.ndarray, seed: int, hparams: Mapping[str, Any], steps: int = 120) -> OptimizerGroup:
+    """One free-running trajectory of ``steps`` steps on a vector ``params``, sparse checkpoints."""
+    return OptimizerGroup(
+        name="trajectory",
+        dtype=dtype,
+        description="long free-running trajectories (horizon bugs)",
+        cases=[
+            OptimizerCase(
+                name=f"vector-t{steps}",
+                params={"p": params},
+                grads=grad_sequence(seed, {"p": np.shape(params)}, steps),
+                hparams=hparams,
+                checkpoints=[0, 1, 2, 10, 11, steps // 2, steps - 1, steps],
+                description=f"{steps} steps with decay",
+            ),
+        ],
+    )
+

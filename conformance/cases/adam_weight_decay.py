@@ -6,7 +6,7 @@ import numpy as np
 
 from optimspec.reference.optimizers.adam_weight_decay import SPEC
 
-from ._build import InvalidCase, OptimizerCase, OptimizerGroup, grad_sequence, normal
+from ._build import InvalidCase, OptimizerCase, OptimizerGroup, grad_sequence, normal, special_values_group, trajectory_group
 
 SHAPES = {"scalar": (), "vector": (7,), "matrix": (3, 4), "tensor3": (2, 3, 2), "kernel4": (3, 3, 1, 2)}
 
@@ -205,36 +205,8 @@ def _groups(dtype: str, seed: int) -> list[OptimizerGroup]:
         _names_group(dtype, seed + 1000),
         _conventions_group(dtype, seed + 2000),
         _options_group(dtype, seed + 3000),
-        OptimizerGroup(
-            name="special-values",
-            dtype=dtype,
-            description="NaN and ±inf gradients propagate; nothing is skipped",
-            cases=[
-                OptimizerCase(
-                    name="nan-inf-grads-t2",
-                    params={"p": weights(seed + 4000, (4,))},
-                    grads=[{"p": [float("nan"), float("inf"), float("-inf"), 0.5]}, {"p": [0.1, 0.2, 0.3, 0.4]}],
-                    hparams={"weight_decay_rate": 0.01},
-                    flags=("special-values",),
-                    description="NaN and ±inf gradients: affected elements become NaN, others follow the formula",
-                ),
-            ],
-        ),
-        OptimizerGroup(
-            name="trajectory",
-            dtype=dtype,
-            description="long free-running trajectories (horizon bugs)",
-            cases=[
-                OptimizerCase(
-                    name="vector-t120",
-                    params={"p": weights(seed + 5000, (10,))},
-                    grads=grad_sequence(seed + 5001, {"p": (10,)}, 120),
-                    hparams={"weight_decay_rate": 0.01},
-                    checkpoints=[0, 1, 2, 10, 11, 60, 119, 120],
-                    description="120 steps with decay",
-                ),
-            ],
-        ),
+        special_values_group(dtype, weights(seed + 4000, (4,)), {"weight_decay_rate": 0.01}),
+        trajectory_group(dtype, weights(seed + 5000, (10,)), seed + 5001, {"weight_decay_rate": 0.01}),
     ]
     return [_betas_as_held(dtype, group) for group in groups]
 

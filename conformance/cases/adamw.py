@@ -1,6 +1,6 @@
 """Golden cases for ``adamw`` (transformers' legacy AdamW)."""
 
-from ._build import InvalidCase, OptimizerCase, OptimizerGroup, grad_sequence, normal
+from ._build import InvalidCase, OptimizerCase, OptimizerGroup, grad_sequence, normal, special_values_group, trajectory_group
 
 SHAPES = {"scalar": (), "vector": (7,), "matrix": (4, 5), "tensor3": (2, 3, 4), "kernel4": (2, 2, 3, 3)}
 
@@ -96,36 +96,8 @@ def _groups(dtype: str, seed: int) -> list[OptimizerGroup]:
                 ),
             ],
         ),
-        OptimizerGroup(
-            name="special-values",
-            dtype=dtype,
-            description="NaN and ±inf gradients propagate; nothing is skipped",
-            cases=[
-                OptimizerCase(
-                    name="nan-inf-grads-t2",
-                    params={"p": normal(seed + 300, (4,))},
-                    grads=[{"p": [float("nan"), float("inf"), float("-inf"), 0.5]}, {"p": [0.1, 0.2, 0.3, 0.4]}],
-                    hparams={"lr": 1e-3},
-                    flags=("special-values",),
-                    description="NaN and ±inf gradients: affected elements become NaN, others follow the formula",
-                ),
-            ],
-        ),
-        OptimizerGroup(
-            name="trajectory",
-            dtype=dtype,
-            description="long free-running trajectories (horizon bugs)",
-            cases=[
-                OptimizerCase(
-                    name="vector-t120",
-                    params={"p": normal(seed + 400, (16,))},
-                    grads=grad_sequence(seed + 401, {"p": (16,)}, 120),
-                    hparams={"lr": 1e-3, "weight_decay": 0.01},
-                    checkpoints=[0, 1, 2, 10, 11, 60, 119, 120],
-                    description="120 steps with decay",
-                ),
-            ],
-        ),
+        special_values_group(dtype, normal(seed + 300, (4,)), {"lr": 1e-3}),
+        trajectory_group(dtype, normal(seed + 400, (16,)), seed + 401, {"lr": 1e-3, "weight_decay": 0.01}),
     ]
 
 
