@@ -161,45 +161,52 @@ class StateMap:
 # the generic stepper
 # --------------------------------------------------------------------------------------------------
 
-# (per-group native kwargs) -> optimizer; called with [{"params": [tensors], **kwargs}, ...]
-OptimizerFactory = Callable[[list[dict[str, Any]]], Any]
-
-
 class TorchStepper:
-    """Wraps a ``torch.optim.Optimizer`` built by ``factory`` from translated param groups.
+    """Wraps a ``torch.optim.Optimizer`` subclass ``cls`` over translated param groups.
 
-    ``translate(group_hparams) -> native kwargs`` is applied to every group's hyperparameters at
-    construction; it raises :class:`Unsupported` for settings the peer cannot express.
-    ``before_step(stepper)`` is an optional hook (e.g. to check something the peer would silently
-    get wrong).
+    ``translate(group_hparams) -> constructor kwargs`` is applied to every group's hyperparameters
+    (the reference's defaults filled in) at construction; it raises :class:`Unsupported` for
+    settings the peer cannot express. Each group's kwargs go through the peer's own constructor
+    once (on a dummy tensor) and the group dict it produces is used: some constructors transform
+    their arguments (timm's Adafactor turns ``lr=None`` into ``relative_step`` and ``betas`` into
+    ``beta1``), and a group dict must hold the transformed keys.
     """
 
     def __init__(
         self,
         algorithm: str,
-        factory: OptimizerFactory,
+        cls: Any,
         translate: Callable[[Mapping[str, Any]], dict[str, Any]],
         state_map: StateMap,
         hparams: Mapping[str, Any],
         param_groups: Sequence[Mapping[str, Any]] | None,
         dtype: str,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
-        self.factory, self.state_map, self.dtype = factory, state_map, dtype
+        self.cls, self.state_map, self.dtype = cls, state_map, dtype
         self.groups = param_groups
+        self.extra = dict(extra or {})  # constructor-only kwargs (torch's foreach / fused flags)
         self.native_groups = [translate(with_defaults(algorithm, hp)) for hp in group_hparams(hparams, param_groups)]
         torch_dtype(dtype)  # Unsupported for an unknown dtype
+        self.group_dicts = [self._group_dict(kw) for kw in self.native_groups]
         self.tensors: dict[str, Any] = {}
         self.optimizer: Any = None
+
+    def _group_dict(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        import torch
+
+        probe = self.cls([torch.zeros(1, dtype=torch.float64, requires_grad=True)], **kwargs, **self.extra)
+        return {k: v for k, v in probe.param_groups[0].items() if k != "params"}
 
     # -- construction ------------------------------------------------------------------------------
 
     def _build(self, params: Tensors) -> None:
         self.tensors = {n: to_torch(p, self.dtype).requires_grad_(True) for n, p in params.items()}
-        if self.groups:
-            groups = [{"params": [self.tensors[n] for n in g["params"]], **kw} for g, kw in zip(self.groups, self.native_groups)]
-        else:
-            groups = [{"params": list(self.tensors.values()), **self.native_groups[0]}]
-        self.optimizer = self.factory(groups)
+        names = [list(g["params"]) for g in self.groups] if self.groups else [list(self.tensors)]
+        groups = [{"params": [self.tensors[n] for n in group], **native} for group, native in zip(names, self.group_dicts)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.optimizer = self.cls(groups, **self.native_groups[0], **self.extra)
 
     def init(self, params: Tensors) -> None:
         self._build(params)

@@ -14,11 +14,12 @@ What maps onto what (reference hyperparameter names on the left):
   it. ``correct_bias=False`` is unsupported.
 * ``adam_weight_decay`` → ``keras.optimizers.AdamW(learning_rate, beta_1, beta_2, epsilon, amsgrad,
   weight_decay=weight_decay_rate)`` and ``exclude_from_weight_decay(var_names=exclude)``: Keras
-  joins the names into one regex and ``re.search``-es it against ``variable.name``, the last path
-  segment (the golden tensor names become variable paths through name scopes, so ``"dense/bias"``
-  is a variable named ``"bias"`` under scope ``dense``). ``include_in_weight_decay`` has no Keras
-  equivalent: alone it changes nothing (everything decays anyway), with an exclude list it is
-  unsupported.
+  joins the names into one regex and ``re.search``-es it against the variable's name. The golden
+  tensor names become variable paths through name scopes (``"dense/bias"`` is a variable ``bias``
+  under scope ``dense``); on the TensorFlow backend the name searched is the tf.Variable's,
+  ``"dense/bias:0"``, so ``$``-anchored patterns never match (a named divergence).
+  ``include_in_weight_decay`` has no Keras equivalent: alone it changes nothing (everything decays
+  anyway), with an exclude list it is unsupported.
 * ``adafactor`` → ``keras.optimizers.Adafactor(learning_rate, beta_2_decay=decay_rate,
   epsilon_1, epsilon_2 = eps, clip_threshold, relative_step, weight_decay)``. Keras always uses
   ρ = min(lr, 1/√t) and always scales by max(ε2, RMS(θ)) (its ``relative_step`` flag is a no-op):

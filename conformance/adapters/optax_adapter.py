@@ -33,7 +33,7 @@ What maps onto what (reference hyperparameter names on the left):
   gradient (or the reverse) is unsupported: optax pytrees have a fixed structure.
 
 Teacher forcing builds the state pytree (``ScaleByAdamState`` mu/nu/count, ``FactoredState``
-v_row/v_col/v/count, the EMA and schedule counts) with ``optax.tree_utils.tree_set``. optax keeps
+v_row/v_col/v/count, the EMA and schedule counts) by replacing those NamedTuple fields. optax keeps
 one ``count`` per transformation, not one per tensor: a state with different steps within a group,
 or a tensor without a gradient, is unsupported. Param groups become one transformation per group.
 A factored transformers state loaded into a tensor optax does not factor becomes its rank-1
@@ -67,6 +67,36 @@ SCHEDULES = (
     "polynomial",
     "reduce_lr_on_plateau",
 )
+
+
+def _state_fields(node: Any, name: str) -> list[Any]:
+    """Every value of the NamedTuple field ``name`` inside an optax state (tuples of NamedTuples).
+
+    Only NamedTuple fields are searched, never dict keys: ``optax.tree_utils.tree_get`` would also
+    find a tensor that happens to be named like a field (a param called "v" or "count")."""
+    found = []
+    if isinstance(node, tuple) and hasattr(node, "_fields"):
+        for field in node._fields:
+            value = getattr(node, field)
+            if field == name:
+                found.append(value)
+            else:
+                found.extend(_state_fields(value, name))
+    elif isinstance(node, (tuple, list)):
+        for child in node:
+            found.extend(_state_fields(child, name))
+    return found
+
+
+def _replace_state_fields(node: Any, updates: Mapping[str, Any]) -> Any:
+    """The state with NamedTuple fields named in ``updates`` replaced (dict keys are never touched)."""
+    if isinstance(node, tuple) and hasattr(node, "_fields"):
+        return node._replace(**{f: updates[f] if f in updates else _replace_state_fields(getattr(node, f), updates) for f in node._fields})
+    if isinstance(node, tuple):
+        return tuple(_replace_state_fields(child, updates) for child in node)
+    if isinstance(node, list):
+        return [_replace_state_fields(child, updates) for child in node]
+    return node
 
 
 def _x64(enabled: bool) -> Any:
@@ -161,7 +191,6 @@ class OptaxStepper:
 
     def load_state(self, params: Tensors, state: StateDict) -> None:
         import jax.numpy as jnp
-        import optax
 
         with _x64(self.x64):
             self._build(params)
@@ -178,19 +207,16 @@ class OptaxStepper:
                 for field, native in STATE_NAMES[self.algorithm].items():
                     if field == "step":
                         continue
-                    try:
-                        template = optax.tree_utils.tree_get(current, native)
-                    except KeyError:
+                    templates = _state_fields(current, native)
+                    if not templates or not isinstance(templates[0], Mapping):
                         continue
-                    if template is None:
-                        continue
-                    tree = dict(template)
+                    tree = dict(templates[0])
                     for name in names:
                         value = self._native_value(field, name, state.get(name, {}), tree[name])
                         if value is not None:
                             tree[name] = jnp.asarray(value, dtype=tree[name].dtype)
                     updates[native] = tree
-                self.states[index] = optax.tree_utils.tree_set(current, **updates)
+                self.states[index] = _replace_state_fields(current, updates)
 
     def _native_value(self, field: str, name: str, fields: Mapping[str, Any], template: Any) -> Any:
         fields = {k: (None if unused(v) else v) for k, v in fields.items()}
@@ -228,30 +254,26 @@ class OptaxStepper:
             return {n: np.asarray(p[n], dtype=np.float64) for p in self.params for n in p}
 
     def export_state(self) -> StateDict:
-        import optax
-
         out: StateDict = {}
         with _x64(self.x64):
             for index, names in enumerate(self.names):
                 state = self.states[index]
-                counts = optax.tree_utils.tree_get_all_with_path(state, "count")
-                count = int(np.asarray(counts[0][1])) if counts else None
+                counts = _state_fields(state, "count")
+                count = int(np.asarray(counts[0])) if counts else None
                 for name in names:
                     fields: dict[str, Any] = {} if count is None else {"step": count}
                     for field, native in STATE_NAMES[self.algorithm].items():
                         if field == "step":
                             continue
-                        try:
-                            tree = optax.tree_utils.tree_get(state, native)
-                        except KeyError:
-                            continue
+                        trees = _state_fields(state, native)
+                        tree = trees[0] if trees and isinstance(trees[0], Mapping) else None
                         if tree is None or name not in tree:
                             continue
                         value = np.asarray(tree[name], dtype=np.float64)
                         shape = tuple(self.params[index][name].shape)
                         if value.shape == (1,) and shape != (1,):
                             continue  # optax's placeholder for the unused factored/unfactored slot
-                        if field == "exp_avg_sq" and len(shape) >= 2:
+                        if self.algorithm == "adafactor" and field == "exp_avg_sq" and len(shape) >= 2:
                             continue  # a full second moment where transformers keeps R and C: nothing to compare
                         fields[field] = value
                     out[name] = fields

@@ -25,7 +25,7 @@ import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._torch_common import TORCH_DTYPES, StateField, StateMap, TorchStepper, torch_dtype, torch_versions
+from ._torch_common import StateField, StateMap, TorchStepper, torch_dtype, torch_versions
 from .base import AlgorithmSupport, Capabilities, Unsupported
 
 ADAFACTOR_STATE = StateMap(
@@ -74,18 +74,14 @@ def _kwargs(hp: Mapping[str, Any], dtype: str, cls: Any) -> dict[str, Any]:
         "foreach": False,
     }
     accepted = inspect.signature(cls.__init__).parameters
-    return {k: v for k, v in kwargs.items() if k in accepted}
+    kwargs = {k: v for k, v in kwargs.items() if k in accepted}
+    try:
+        import torch
 
-
-def _factory(cls: Any) -> Any:
-    def build(groups: list[dict[str, Any]]) -> Any:
-        try:
-            return cls(groups)
-        except ValueError:
-            # A β2 cap of 1.0 rejected: fall back to the peer's default cap.
-            return cls([{**g, "betas": (g["betas"][0], 0.999)} for g in groups])
-
-    return build
+        cls([torch.zeros(1, requires_grad=True)], **kwargs)
+    except ValueError:
+        kwargs["betas"] = (hp.get("beta1"), 0.999)  # a β2 cap of 1.0 rejected: the peer's default cap
+    return kwargs
 
 
 class PytorchOptimizerAdapter:
@@ -116,7 +112,7 @@ class PytorchOptimizerAdapter:
         if algorithm != "adafactor":
             raise Unsupported(f"the pytorch_optimizer adapter does not cover {algorithm}")
         cls = module.AdaFactor
-        return TorchStepper(algorithm, _factory(cls), lambda hp: _kwargs(hp, dtype, cls), ADAFACTOR_STATE, hparams, param_groups, dtype)
+        return TorchStepper(algorithm, cls, lambda hp: _kwargs(hp, dtype, cls), ADAFACTOR_STATE, hparams, param_groups, dtype)
 
     def make_schedule(self, algorithm: str, hparams: Mapping[str, Any]) -> Any:
         _module()

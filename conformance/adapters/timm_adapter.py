@@ -28,7 +28,7 @@ from typing import Any
 from ._torch_common import TORCH_DTYPES, StateField, StateMap, TorchStepper, torch_versions
 from .base import AlgorithmSupport, Capabilities, Unsupported
 
-ADAMW_STATE = StateMap((StateField("step", "step", "step_int"), StateField("exp_avg", "exp_avg"), StateField("exp_avg_sq", "exp_avg_sq")))
+ADAMW_STATE = StateMap((StateField("step", "step", "step_tensor"), StateField("exp_avg", "exp_avg"), StateField("exp_avg_sq", "exp_avg_sq")))
 ADAFACTOR_STATE = StateMap(
     (
         StateField("step", "step", "step_int"),
@@ -66,7 +66,8 @@ def _accepted(cls: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
 def _adamw_kwargs(hp: Mapping[str, Any]) -> dict[str, Any]:
     if not hp.get("correct_bias", True):
         raise Unsupported("timm AdamW always bias-corrects (no correct_bias=False)")
-    return {"lr": hp.get("lr", 1e-3), "betas": tuple(hp.get("betas", (0.9, 0.999))), "eps": hp.get("eps", 1e-6), "weight_decay": hp.get("weight_decay", 0.0)}
+    betas = tuple(hp.get("betas", (0.9, 0.999)))
+    return {"lr": hp.get("lr", 1e-3), "betas": betas, "eps": hp.get("eps", 1e-6), "weight_decay": hp.get("weight_decay", 0.0), "foreach": False}
 
 
 def _adafactor_kwargs(hp: Mapping[str, Any]) -> dict[str, Any]:
@@ -122,10 +123,10 @@ class TimmAdapter:
         optim = _timm()
         if algorithm == "adamw":
             cls = getattr(optim, "AdamWLegacy", None) or optim.AdamW
-            return TorchStepper(algorithm, lambda groups: cls(groups), lambda hp: _accepted(cls, _adamw_kwargs(hp)), ADAMW_STATE, hparams, param_groups, dtype)
+            return TorchStepper(algorithm, cls, lambda hp: _accepted(cls, _adamw_kwargs(hp)), ADAMW_STATE, hparams, param_groups, dtype)
         if algorithm == "adafactor":
             cls = optim.Adafactor
-            return TorchStepper(algorithm, lambda groups: cls(groups), lambda hp: _accepted(cls, _adafactor_kwargs(hp)), ADAFACTOR_STATE, hparams, param_groups, dtype)
+            return TorchStepper(algorithm, cls, lambda hp: _accepted(cls, _adafactor_kwargs(hp)), ADAFACTOR_STATE, hparams, param_groups, dtype)
         raise Unsupported(f"the timm adapter does not cover {algorithm}")
 
     def make_schedule(self, algorithm: str, hparams: Mapping[str, Any]) -> Any:

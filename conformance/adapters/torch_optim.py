@@ -15,7 +15,7 @@ What maps onto what (hyperparameter names are the reference's):
   ``scale_parameter=False``, ``clip_threshold < 1``. Kept, and diverging by convention: ε1 is a
   clamp (not added to g²) and weight decay is θ·(1 − lr·wd) with the group lr (not −wd·α·θ).
 * schedules → the ``torch.optim.lr_scheduler`` class that expresses the HF schedule, with no
-  ``LambdaLR`` (that would only test the lambda): ``constant`` → ``ConstantLR(factor=1)``;
+  ``LambdaLR`` (that would only test the lambda): ``constant`` (and ``constant_with_warmup`` with W = 0) → ``ConstantLR(factor=1)``;
   ``linear`` (W = 0) → ``LinearLR(1, 0, T)``; ``cosine`` / ``cosine_with_min_lr`` (W = 0,
   nc = 0.5) → ``CosineAnnealingLR(T, eta_min)``; ``cosine_with_restarts`` (W = 0, T/nc an
   integer) → ``CosineAnnealingWarmRestarts(T/nc)``; ``polynomial`` (W = 0, lr_end = 0) →
@@ -27,7 +27,9 @@ What maps onto what (hyperparameter names are the reference's):
 Implementations: ``TorchOptimAdapter(impl="forloop")`` (the default, name "torch"),
 ``impl="foreach"`` (name "torch-foreach") and ``impl="fused"`` (name "torch-fused"; fused Adam(W)
 runs on CPU since torch 2.4). Select one from the command line with
-``--adapter optimspec.conformance.adapters.torch_optim:foreach`` (or ``:fused``, ``:forloop``).
+``--adapter optimspec.conformance.adapters.torch_optim:foreach`` (or ``:fused``, ``:forloop``);
+a ``module:Factory`` adapter gets no shipped divergence file, so add
+``--divergences <optimspec>/conformance/divergences/torch.toml`` (the three paths give the same values).
 The impl only changes AdamW; torch's Adafactor has no fused kernel and always runs for-loop here.
 """
 
@@ -80,7 +82,7 @@ ADAFACTOR_STATE = StateMap(
     )
 )
 
-SCHEDULES = ("constant", "linear", "cosine", "cosine_with_min_lr", "cosine_with_restarts", "polynomial", "reduce_lr_on_plateau")
+SCHEDULES = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_min_lr", "cosine_with_restarts", "polynomial", "reduce_lr_on_plateau")
 
 
 def _adamw_kwargs(hp: Mapping[str, Any]) -> dict[str, Any]:
@@ -165,20 +167,19 @@ class TorchOptimAdapter:
 
         if algorithm == "adamw":
             flags = IMPLS[self.impl]
-            return TorchStepper(algorithm, lambda groups: torch.optim.AdamW(groups, **flags), _adamw_kwargs, ADAMW_STATE, hparams, param_groups, dtype)
+            return TorchStepper(algorithm, torch.optim.AdamW, _adamw_kwargs, ADAMW_STATE, hparams, param_groups, dtype, extra=flags)
         if algorithm == "adafactor":
-            return TorchStepper(algorithm, lambda groups: torch.optim.Adafactor(groups), _adafactor_kwargs, ADAFACTOR_STATE, hparams, param_groups, dtype)
+            return TorchStepper(algorithm, torch.optim.Adafactor, _adafactor_kwargs, ADAFACTOR_STATE, hparams, param_groups, dtype)
         raise Unsupported(f"torch.optim has no {algorithm}")
 
     # -- schedules ---------------------------------------------------------------------------------
 
     def make_schedule(self, algorithm: str, hparams: Mapping[str, Any]) -> Any:
-        import torch
         from torch.optim import lr_scheduler as S
 
         hp = with_defaults(algorithm, hparams)
         lr, groups = hp.get("lr", 1.0), hp.get("group_lrs")
-        warmup, total = hp.get("num_warmup_steps", 0), hp.get("num_training_steps", 1)
+        total = hp.get("num_training_steps", 1)
 
         def runner(make: Any) -> LambdaScheduleRunner:
             def build() -> tuple[Any, Any]:
@@ -189,6 +190,9 @@ class TorchOptimAdapter:
             return LambdaScheduleRunner(build)
 
         if algorithm == "constant":
+            return runner(lambda o: S.ConstantLR(o, factor=1.0, total_iters=0))
+        if algorithm == "constant_with_warmup":
+            _no_warmup(algorithm, hp)
             return runner(lambda o: S.ConstantLR(o, factor=1.0, total_iters=0))
         if algorithm == "linear":
             _no_warmup(algorithm, hp)
@@ -223,7 +227,6 @@ class TorchOptimAdapter:
 
             build()
             return MetricScheduleRunner(build)
-        del torch
         raise Unsupported(f"torch.optim.lr_scheduler has no equivalent of {algorithm}")
 
     def make_accumulator(self, algorithm: str, dtype: str) -> Any:

@@ -142,10 +142,10 @@ class TransformersAdapter:
         )
 
     def make_optimizer(self, algorithm: str, hparams: Mapping[str, Any], param_groups: Sequence[Mapping[str, Any]] | None, dtype: str) -> TorchStepper:
-        import transformers
+        import transformers.optimization
 
         if algorithm == "adafactor":
-            return TorchStepper(algorithm, lambda groups: transformers.Adafactor(groups), _adafactor_kwargs, ADAFACTOR_STATE, hparams, param_groups, dtype)
+            return TorchStepper(algorithm, transformers.optimization.Adafactor, _adafactor_kwargs, ADAFACTOR_STATE, hparams, param_groups, dtype)
         if algorithm == "adamw":
             raise Unsupported("transformers v5 has no AdamW (removed in v4.50)")
         raise Unsupported(f"transformers v5 has no {algorithm}")

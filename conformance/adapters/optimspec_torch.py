@@ -1,0 +1,288 @@
+"""The ``optimspec.torch`` adapter: this project's production PyTorch implementation as a peer.
+
+``optimspec.torch`` claims to *be* the spec (no declared conventions, no divergence file), so every
+applicable case must pass, the ``invalid/`` cases included: it validates its arguments.
+
+What maps onto what (hyperparameter names are the reference's, which are also optimspec.torch's):
+
+* ``adamw`` → :class:`optimspec.torch.AdamW` with every hyperparameter passed as is; ``step`` is a
+  Python int. Half-precision params keep float32 moments (the goldens hold no half AdamW cases; the
+  reference's AdamW would store half moments, its Adafactor float32 ones).
+* ``adafactor`` → :class:`optimspec.torch.Adafactor`, same names; state in transformers' field names
+  (``step`` a Python int, ``RMS`` a float, float32 statistics for half params).
+* ``adafactor_schedule`` → :class:`optimspec.torch.AdafactorSchedule` over an
+  :class:`~optimspec.torch.Adafactor` built from ``inputs[0]``.
+* every ``SchedulerType`` (constant … warmup_stable_decay, reduce_lr_on_plateau, greedy) →
+  ``optimspec.torch.get_scheduler(name, optimizer, num_warmup_steps, num_training_steps,
+  scheduler_specific_kwargs=<every other hyperparameter the case gives>)``, which dispatches to the
+  ``get_*`` factory of that name (``LAMBDA_FACTORIES`` / ``METRIC_FACTORIES``) as the Trainer does.
+  An omitted schedule-specific hyperparameter takes optimspec.torch's default, which must be the
+  spec's. ``lr`` and ``group_lrs`` become a dummy optimizer's ``defaults["lr"]`` and per-group lrs
+  (W and T default to the spec's 0 and 1 when the case leaves them out). This is the transformers
+  adapter's mapping, so the two are compared value for value.
+
+Construction is eager: ``make_optimizer`` (through :class:`TorchStepper`'s probe) and
+``make_schedule`` build the object once, so an out-of-domain hyperparameter raises ``ValueError``
+there (``validates_hparams``).
+
+Implementations of AdamW: ``OptimspecTorchAdapter()`` (``foreach=None``, the class default: the
+for-loop path on CPU), ``impl="forloop"`` and ``impl="foreach"``. Select one from the command line
+with ``--adapter optimspec.conformance.adapters.optimspec_torch:foreach`` (or ``:forloop``,
+``:default``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._torch_common import (
+    TORCH_DTYPES,
+    LambdaScheduleRunner,
+    MetricScheduleRunner,
+    StateField,
+    StateMap,
+    TorchStepper,
+    dummy_optimizer,
+    to_torch,
+    torch_dtype,
+    torch_versions,
+    with_defaults,
+)
+from .base import AlgorithmSupport, Capabilities, Unsupported
+
+IMPLS = {"default": None, "forloop": False, "foreach": True}
+
+# Both optimizers keep float32 state for half params (as reference Adafactor's ``state_dtype`` does).
+ADAMW_STATE = StateMap(
+    (
+        StateField("step", "step", "step_int"),
+        StateField("exp_avg", "exp_avg", state_dtype="float32_for_half"),
+        StateField("exp_avg_sq", "exp_avg_sq", state_dtype="float32_for_half"),
+    )
+)
+
+ADAFACTOR_STATE = StateMap(
+    (
+        StateField("step", "step", "step_int"),
+        StateField("exp_avg", "exp_avg", state_dtype="float32_for_half"),
+        StateField("exp_avg_sq_row", "exp_avg_sq_row", state_dtype="float32_for_half"),
+        StateField("exp_avg_sq_col", "exp_avg_sq_col", state_dtype="float32_for_half"),
+        StateField("exp_avg_sq", "exp_avg_sq", state_dtype="float32_for_half"),
+        StateField("RMS", "RMS", "float"),
+    )
+)
+
+# schedule name -> optimspec.torch factory name
+LAMBDA_FACTORIES = {
+    "constant": "get_constant_schedule",
+    "constant_with_warmup": "get_constant_schedule_with_warmup",
+    "linear": "get_linear_schedule_with_warmup",
+    "cosine": "get_cosine_schedule_with_warmup",
+    "cosine_with_restarts": "get_cosine_with_hard_restarts_schedule_with_warmup",
+    "polynomial": "get_polynomial_decay_schedule_with_warmup",
+    "inverse_sqrt": "get_inverse_sqrt_schedule",
+    "cosine_with_min_lr": "get_cosine_with_min_lr_schedule_with_warmup",
+    "cosine_warmup_with_min_lr": "get_cosine_with_min_lr_schedule_with_warmup_lr_rate",
+    "warmup_stable_decay": "get_wsd_schedule",
+}
+METRIC_FACTORIES = {"reduce_lr_on_plateau": "get_reduce_on_plateau_schedule", "greedy": "get_greedy_schedule"}
+# lr, group_lrs: the dummy optimizer's; W, T: get_scheduler's own arguments
+_SCHEDULE_COMMON = ("lr", "group_lrs", "num_warmup_steps", "num_training_steps")
+
+
+def _native(hp: Mapping[str, Any]) -> dict[str, Any]:
+    """Reference hyperparameters as optimspec.torch kwargs: the same names; pairs as tuples (a
+    malformed value is passed on unchanged, for the class to reject)."""
+    kwargs = dict(hp)
+    for name in ("betas", "eps"):
+        if isinstance(kwargs.get(name), list):
+            kwargs[name] = tuple(kwargs[name])
+    return kwargs
+
+
+def _quiet(build: Callable[[], Any]) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. WSD's "both num_training_steps and num_stable_steps"
+        return build()
+
+
+class JumpingLambdaScheduleRunner(LambdaScheduleRunner):
+    """:class:`LambdaScheduleRunner` that jumps over long gaps between requested steps.
+
+    A plain ``LambdaLR`` is closed-form (group lr = base_lr · λ(last_epoch), nothing carried from
+    step to step), so setting ``last_epoch = t − 1`` and stepping once gives bit for bit the lr that
+    ``t`` steps would. Gaps up to ``max_walk`` steps are still walked one ``step()`` at a time (the
+    usual loop); longer ones (golden steps such as 990 000) are jumped. Anything but an exact
+    ``LambdaLR`` is always walked.
+    """
+
+    def __init__(self, build: Callable[[], tuple[Any, Any]], max_walk: int = 1000) -> None:
+        super().__init__(build)
+        self.max_walk = max_walk
+
+    def values(self, inputs: Sequence[Any]) -> np.ndarray:
+        from torch.optim.lr_scheduler import LambdaLR
+
+        rows = []
+        optimizer, scheduler = self.build()
+        current = 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for step in inputs:
+                step = int(step)
+                if step < current:
+                    optimizer, scheduler = self.build()
+                    current = 0
+                if step - current > self.max_walk and type(scheduler) is LambdaLR:
+                    scheduler.last_epoch = step - 1
+                    current = step - 1
+                while current < step:
+                    optimizer.step()
+                    scheduler.step()
+                    current += 1
+                rows.append([float(g["lr"]) for g in optimizer.param_groups])
+        return np.array(rows, dtype=np.float64)
+
+
+class _AdafactorScheduleRunner:
+    """:class:`optimspec.torch.AdafactorSchedule` read-back (the reference's ``adafactor_schedule``).
+
+    ``inputs[0]`` builds the optimizer (``{"params": {...}}`` or ``{"groups": [{"params": {...},
+    "hparams": {...}}, ...]}``, params in name order within a group; float64 tensors); row 0 is
+    every group's lr after ``AdafactorSchedule(optimizer, initial_lr)``; each later input is a
+    grads dict, and its row the group lrs after ``optimizer.step(); scheduler.step()``.
+    """
+
+    def __init__(self, hparams: Mapping[str, Any]) -> None:
+        import torch
+
+        from optimspec.torch import Adafactor, AdafactorSchedule
+
+        hp = dict(hparams)
+        self.initial_lr = hp.pop("initial_lr", 0.0)
+        self.hparams = _native(hp)
+        # Validate now: the optimizer's hyperparameters and initial_lr.
+        AdafactorSchedule(Adafactor([torch.zeros(1, requires_grad=True)], **self.hparams), self.initial_lr)
+
+    def values(self, inputs: Sequence[Any]) -> np.ndarray:
+        from optimspec.torch import Adafactor, AdafactorSchedule
+
+        construction, step_grads = inputs[0], inputs[1:]
+        given = construction.get("groups") or [{"params": construction["params"]}]
+        tensors: dict[str, Any] = {}
+        torch_groups = []
+        for group in given:
+            names = sorted(group["params"])
+            for name in names:
+                tensors[name] = to_torch(np.asarray(group["params"][name], dtype=np.float64), "float64").requires_grad_(True)
+            torch_groups.append({"params": [tensors[n] for n in names], **_native(group.get("hparams", {}))})
+        optimizer = Adafactor(torch_groups, **self.hparams)
+        scheduler = AdafactorSchedule(optimizer, self.initial_lr)
+        rows = [[float(lr) for lr in scheduler.get_last_lr()]]
+        for grads in step_grads:
+            for name, tensor in tensors.items():
+                grad = grads.get(name)
+                tensor.grad = None if grad is None else to_torch(np.asarray(grad, dtype=np.float64), "float64")
+            optimizer.step()
+            scheduler.step()
+            rows.append([float(g["lr"]) for g in optimizer.param_groups])
+        return np.array(rows, dtype=np.float64)
+
+
+class OptimspecTorchAdapter:
+    """optimspec.torch's optimizers and schedules; ``impl`` picks AdamW's path (``foreach`` flag)."""
+
+    def __init__(self, impl: str = "default") -> None:
+        if impl not in IMPLS:
+            raise ValueError(f"impl={impl!r} is not one of {', '.join(IMPLS)}")
+        self.impl = impl
+        self.name = "optimspec.torch" if impl == "default" else f"optimspec.torch-{impl}"
+
+    def info(self) -> dict[str, Any]:
+        from importlib.metadata import version
+
+        versions = {**torch_versions(), "optimspec": version("optimspec")}
+        return {"name": self.name, "framework": "optimspec.torch", "impl": self.impl, "versions": versions, "device": "cpu"}
+
+    def capabilities(self) -> Capabilities:
+        path = {"default": "foreach=None", "forloop": "foreach=False", "foreach": "foreach=True"}[self.impl]
+        algorithms = {
+            "adamw": AlgorithmSupport(state_names=ADAMW_STATE.names(), notes=f"optimspec.torch.AdamW ({path})"),
+            "adafactor": AlgorithmSupport(state_names=ADAFACTOR_STATE.names(), notes="optimspec.torch.Adafactor"),
+            "adafactor_schedule": AlgorithmSupport(notes="optimspec.torch.AdafactorSchedule"),
+        }
+        for name, factory in {**LAMBDA_FACTORIES, **METRIC_FACTORIES}.items():
+            algorithms[name] = AlgorithmSupport(notes=f"optimspec.torch.{factory}")
+        return Capabilities(
+            algorithms=algorithms,
+            dtypes=TORCH_DTYPES,
+            can_load_state=True,
+            can_export_state=True,
+            validates_hparams=True,
+            schedule_dtype="float64",
+        )
+
+    # -- optimizers --------------------------------------------------------------------------------
+
+    def make_optimizer(self, algorithm: str, hparams: Mapping[str, Any], param_groups: Sequence[Mapping[str, Any]] | None, dtype: str) -> TorchStepper:
+        from optimspec.torch import Adafactor, AdamW
+
+        torch_dtype(dtype)  # Unsupported for a dtype torch lacks
+        # TorchStepper builds each group's kwargs through the constructor once (on a dummy tensor), so
+        # an invalid hyperparameter raises ValueError here, at make_optimizer.
+        if algorithm == "adamw":
+            flags = {"foreach": IMPLS[self.impl]}
+            return TorchStepper(algorithm, AdamW, _native, ADAMW_STATE, hparams, param_groups, dtype, extra=flags)
+        if algorithm == "adafactor":
+            return TorchStepper(algorithm, Adafactor, _native, ADAFACTOR_STATE, hparams, param_groups, dtype)
+        raise Unsupported(f"optimspec.torch has no {algorithm}")
+
+    # -- schedules ---------------------------------------------------------------------------------
+
+    def make_schedule(self, algorithm: str, hparams: Mapping[str, Any]) -> Any:
+        import optimspec.torch as impl
+
+        if algorithm == "adafactor_schedule":
+            return _AdafactorScheduleRunner(hparams)
+        if algorithm not in LAMBDA_FACTORIES and algorithm not in METRIC_FACTORIES:
+            raise Unsupported(f"optimspec.torch has no schedule {algorithm}")
+        resolved = with_defaults(algorithm, hparams)
+        lr, group_lrs = resolved.get("lr", 1.0), resolved.get("group_lrs")
+        kwargs = {k: v for k, v in hparams.items() if k not in _SCHEDULE_COMMON}
+        warmup = resolved.get("num_warmup_steps")
+        # WSD may be given num_stable_steps instead of T: only then is T left out.
+        total = hparams.get("num_training_steps") if algorithm == "warmup_stable_decay" else resolved.get("num_training_steps")
+
+        def build() -> tuple[Any, Any]:
+            optimizer = dummy_optimizer(lr, group_lrs)
+            scheduler = _quiet(
+                lambda: impl.get_scheduler(
+                    algorithm, optimizer, num_warmup_steps=warmup, num_training_steps=total, scheduler_specific_kwargs=dict(kwargs)
+                )
+            )
+            return optimizer, scheduler
+
+        build()  # construction errors (ValueError) surface here, at make_schedule
+        return MetricScheduleRunner(build) if algorithm in METRIC_FACTORIES else JumpingLambdaScheduleRunner(build)
+
+    def make_accumulator(self, algorithm: str, dtype: str) -> Any:
+        raise Unsupported("optimspec.torch has no gradient accumulator (the TF GradientAccumulator is optimspec.tf's)")
+
+
+def default() -> OptimspecTorchAdapter:
+    """``--adapter optimspec.conformance.adapters.optimspec_torch:default`` (the built-in ``optimspec.torch``)."""
+    return OptimspecTorchAdapter("default")
+
+
+def forloop() -> OptimspecTorchAdapter:
+    """``--adapter optimspec.conformance.adapters.optimspec_torch:forloop`` (AdamW ``foreach=False``)."""
+    return OptimspecTorchAdapter("forloop")
+
+
+def foreach() -> OptimspecTorchAdapter:
+    """``--adapter optimspec.conformance.adapters.optimspec_torch:foreach`` (AdamW ``foreach=True``)."""
+    return OptimspecTorchAdapter("foreach")

@@ -1,0 +1,268 @@
+"""The peer adapters (torch.optim, transformers, keras, optax; timm and pytorch_optimizer when
+installed) on a small golden tree: what they pass, what they fail and how the harness names it,
+and that the curated divergence files account for every known failure.
+
+Frameworks are imported inside the tests (``pytest.importorskip``), so a missing one skips its tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from optimspec.conformance import divergences, golden, runner
+from optimspec.conformance.adapters.base import Unsupported
+from optimspec.conformance.testing import build_golden_tree
+
+ALGORITHMS = (
+    "adamw",
+    "adafactor",
+    "adam_weight_decay",
+    "gradient_accumulator",
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "polynomial_decay",
+    "reduce_lr_on_plateau",
+    "greedy",
+    "warmup_stable_decay",
+    "adafactor_schedule",
+)
+DIVERGENCE_FILES = ("torch", "transformers", "keras", "optax", "timm", "pytorch_optimizer")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> list[golden.GoldenFile]:
+    return golden.load_all(build_golden_tree(tmp_path_factory.mktemp("peer-golden"), ALGORITHMS))
+
+
+def _run(adapter, files, select: Sequence[str], known: str | None = None) -> list[runner.CaseResult]:
+    divs = divergences.load(known) if known else None
+    return runner.execute(adapter, files, runner.Options(select=tuple(select)), divs).results
+
+
+def _by_id(results: Sequence[runner.CaseResult]) -> dict[str, runner.CaseResult]:
+    return {r.id: r for r in results}
+
+
+def _failing(results: Sequence[runner.CaseResult]) -> list[str]:
+    return [f"{r.id}: {r.outcome}: {r.message}" for r in results if r.failing]
+
+
+def _diagnose_with_budget(files, case_id: str, actual, k: float) -> str:
+    """The runner's diagnosis with the case's budget widened to ``k`` (a peer with float32
+    hyperparameters is only comparable at its own precision)."""
+    case = runner.find_case(files, case_id)
+    tolerance = {**case.group["tolerance"], "teacher_forced": {**case.group["tolerance"]["teacher_forced"], "k": k}}
+    wide = dataclasses.replace(case, group={**case.group, "tolerance": tolerance})
+    return runner.diagnose_optimizer(wide, actual)
+
+
+# --------------------------------------------------------------------------------------------------
+# the divergence files
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", DIVERGENCE_FILES)
+def test_divergence_file_parses(name: str) -> None:
+    shipped = divergences.shipped_file(name)
+    assert shipped is not None, f"no divergences/{name}.toml"
+    for entry in shipped.entries:
+        assert entry.reason.strip()
+        assert entry.kind != "bug" or entry.link
+
+
+def test_uninstalled_peers_are_unsupported() -> None:
+    """timm / pytorch_optimizer: without the package every make_* is unsupported, not an error."""
+    from optimspec.conformance.adapters.pytorch_optimizer_adapter import PytorchOptimizerAdapter
+    from optimspec.conformance.adapters.timm_adapter import TimmAdapter
+
+    for adapter, module in ((TimmAdapter(), "timm"), (PytorchOptimizerAdapter(), "pytorch_optimizer")):
+        assert "adafactor" in adapter.capabilities().algorithms
+        try:
+            __import__(module)
+        except ImportError:
+            with pytest.raises(Unsupported, match="not installed"):
+                adapter.make_optimizer("adafactor", {}, None, "float32")
+
+
+# --------------------------------------------------------------------------------------------------
+# torch.optim
+# --------------------------------------------------------------------------------------------------
+
+
+def test_torch_adamw_is_diagnosed(files) -> None:
+    pytest.importorskip("torch")
+    from optimspec.conformance.adapters.torch_optim import TorchOptimAdapter
+
+    results = _by_id(_run(TorchOptimAdapter(), files, ["optim/adamw/conventions/f64/*", "optim/adamw/options/*/no-bias-correction-t4"]))
+    tiny = results["optim/adamw/conventions/f64/tiny-grads-t3"]
+    assert tiny.outcome == "fail" and "eps_placement=after_bias_correction" in tiny.diagnosis
+    decay = results["optim/adamw/conventions/f64/large-lr-decay-t3"]
+    assert decay.outcome == "fail"
+    assert "eps_placement=after_bias_correction" in decay.diagnosis and "decay_order=before_update" in decay.diagnosis
+    assert results["optim/adamw/options/f64/no-bias-correction-t4"].outcome == "unsupported"
+
+
+def test_torch_adafactor_divergences_are_named(files) -> None:
+    pytest.importorskip("torch")
+    from optimspec.conformance.adapters.torch_optim import TorchOptimAdapter
+
+    results = _by_id(_run(TorchOptimAdapter(), files, ["optim/adafactor/options/f64/*", "optim/adafactor/shapes/f64/*"]))
+    assert "weight_decay_scale=lr" in results["optim/adafactor/options/f64/weight-decay-t2"].diagnosis
+    assert "eps1_placement=clamped" in results["optim/adafactor/options/f64/eps-pair-t2"].diagnosis
+    assert results["optim/adafactor/options/f64/beta1-t3"].outcome == "unsupported"
+    assert all(r.outcome == "pass" for i, r in results.items() if "/shapes/" in i)  # same relative step and factoring
+
+
+def test_torch_impls_agree(files) -> None:
+    """for-loop, foreach and fused AdamW: bit-identical in float64 on a trajectory."""
+    pytest.importorskip("torch")
+    from optimspec.conformance.adapters.torch_optim import TorchOptimAdapter
+
+    case = runner.find_case(files, "optim/adamw/options/f64/two-param-groups-t3")
+    grads = [runner.decode_tensors(g) for g in case.raw["grads"]]
+    finals = []
+    for impl in ("forloop", "foreach", "fused"):
+        stepper = TorchOptimAdapter(impl).make_optimizer("adamw", case.hparams(), case.param_groups(), "float64")
+        stepper.init(runner.decode_tensors(case.raw["params"]))
+        for g in grads:
+            out = stepper.step(g)
+        finals.append(out)
+    for other in finals[1:]:
+        assert all(np.array_equal(finals[0][n], other[n]) for n in finals[0])
+
+
+def test_torch_known_divergences_cover_every_failure(files) -> None:
+    pytest.importorskip("torch")
+    from optimspec.conformance.adapters.torch_optim import TorchOptimAdapter
+
+    results = _run(TorchOptimAdapter(), files, ["optim/adamw", "optim/adafactor", "sched/"], known="torch")
+    assert not _failing(results)
+    assert Counter(r.outcome for r in results)["xfail"] > 20
+
+
+# --------------------------------------------------------------------------------------------------
+# transformers
+# --------------------------------------------------------------------------------------------------
+
+
+def test_transformers_is_conformant(files) -> None:
+    pytest.importorskip("transformers")
+    from optimspec.conformance.adapters.transformers_v5 import TransformersAdapter
+
+    select = [
+        "optim/adafactor/shapes", "optim/adafactor/options", "optim/adafactor/half", "sched/adafactor_schedule",
+        "sched/linear", "sched/cosine", "sched/polynomial/", "sched/reduce_lr_on_plateau", "sched/greedy/", "sched/warmup_stable_decay",
+    ]
+    results = _run(TransformersAdapter(), files, select)
+    outcomes = Counter(r.outcome for r in results)
+    assert not _failing(results), outcomes
+    assert outcomes["pass"] > 60
+    by_algorithm = {r.algorithm for r in results if r.outcome == "pass"}
+    assert {"adafactor", "adafactor_schedule", "linear", "cosine", "polynomial", "reduce_lr_on_plateau", "greedy", "warmup_stable_decay"} <= by_algorithm
+
+
+# --------------------------------------------------------------------------------------------------
+# keras
+# --------------------------------------------------------------------------------------------------
+
+
+def test_keras_adamw_conventions_measured(files) -> None:
+    pytest.importorskip("keras")
+    from optimspec.conformance.adapters.keras3 import KerasAdapter
+
+    results = _by_id(_run(KerasAdapter(), files, ["optim/adamw/conventions/f64/*"], known="keras"))
+    # ε-hat, like transformers: the ε-separating case passes at Keras' float32-hyperparameter budget.
+    assert results["optim/adamw/conventions/f64/tiny-grads-t3"].outcome == "pass_with_override"
+    decay = results["optim/adamw/conventions/f64/large-lr-decay-t3"]
+    assert decay.outcome == "xfail"
+    k = next(e.tolerance for e in divergences.shipped_file("keras").entries if e.match == "optim/adamw/*" and e.outcome == "tolerance")
+    diagnosis = _diagnose_with_budget(files, decay.id, decay.actual, k)
+    assert diagnosis == "behaves like decay_order=before_update"
+
+
+def test_keras_known_divergences_cover_every_failure(files) -> None:
+    pytest.importorskip("keras")
+    from optimspec.conformance.adapters.keras3 import KerasAdapter
+
+    select = ["optim/adamw", "optim/adam_weight_decay/decay-names", "optim/adafactor/options", "sched/polynomial_decay", "sched/cosine/", "sched/reduce_lr_on_plateau/modes"]
+    results = _run(KerasAdapter(), files, select, known="keras")
+    assert not _failing(results)
+    outcomes = Counter(r.outcome for r in results)
+    assert outcomes["pass_with_override"] > 10 and outcomes["xfail"] > 5
+    regex = _by_id(results)["optim/adam_weight_decay/decay-names/f32/regex-patterns-t1"]
+    assert regex.outcome == "xfail" and ":0" in regex.divergence["reason"]
+
+
+# --------------------------------------------------------------------------------------------------
+# optax
+# --------------------------------------------------------------------------------------------------
+
+
+def test_optax_diagnoses(files) -> None:
+    pytest.importorskip("optax")
+    from optimspec.conformance.adapters.optax_adapter import OptaxAdapter
+
+    select = ["optim/adamw/conventions/f64/*", "optim/adafactor/shapes/f32/square-4x4-t2", "optim/adafactor/options/f32/zero-grads-t2"]
+    results = _by_id(_run(OptaxAdapter(), files, select))
+    assert "eps_placement=after_bias_correction" in results["optim/adamw/conventions/f64/tiny-grads-t3"].diagnosis
+    assert "decay_order=before_update" in results["optim/adamw/conventions/f64/large-lr-decay-t3"].diagnosis
+    assert "factoring=unfactored" in results["optim/adafactor/shapes/f32/square-4x4-t2"].diagnosis
+    assert "weight_decay_scale=unscaled" in results["optim/adafactor/options/f32/zero-grads-t2"].diagnosis
+
+
+def test_optax_known_divergences_cover_every_failure(files) -> None:
+    pytest.importorskip("optax")
+    from optimspec.conformance.adapters.optax_adapter import OptaxAdapter
+
+    select = ["optim/adamw/conventions", "optim/adamw/options", "optim/adafactor/options/f32", "optim/adafactor/shapes/f64", "optim/gradient_accumulator/semantics/f32/spec-anchor", "optim/gradient_accumulator/semantics/f64/count-error-then-continue", "sched/linear", "sched/cosine/", "sched/polynomial/"]
+    results = _run(OptaxAdapter(), files, select, known="optax")
+    assert not _failing(results)
+    by_id = _by_id(results)
+    assert by_id["optim/gradient_accumulator/semantics/f32/spec-anchor"].outcome == "pass"
+    assert by_id["optim/adamw/options/f64/missing-grad-t3"].outcome == "unsupported"
+
+
+def test_optax_state_loading_ignores_tensor_names() -> None:
+    """Tensors named like optax state fields ("v", "count") must not be mistaken for them."""
+    pytest.importorskip("optax")
+    from optimspec.conformance.adapters.optax_adapter import OptaxAdapter
+    from optimspec.reference import run as ref
+
+    params = {"v": np.array([0.5, -1.0, 2.0]), "count": np.array([[1.0, 2.0], [3.0, -4.0]])}
+    grads = [{"v": np.array([0.1, 0.2, -0.3]), "count": np.array([[0.3, -0.1], [0.2, 0.4]])}] * 2
+    snaps = ref.optimizer_trajectory("adamw", params, grads, {"lr": 1e-2})
+    stepper = OptaxAdapter().make_optimizer("adamw", {"lr": 1e-2}, None, "float64")
+    stepper.load_state(snaps[1].params, {n: dict(zip(type(s)._fields, s)) for n, s in snaps[1].state.items()})
+    state = stepper.export_state()
+    assert state["v"]["step"] == 1 and state["count"]["step"] == 1
+    np.testing.assert_array_equal(state["v"]["exp_avg"], snaps[1].state["v"].exp_avg)
+    np.testing.assert_array_equal(state["count"]["exp_avg_sq"], snaps[1].state["count"].exp_avg_sq)
+
+
+# --------------------------------------------------------------------------------------------------
+# optional peers
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("module, factory", [("timm", "timm_adapter:TimmAdapter"), ("pytorch_optimizer", "pytorch_optimizer_adapter:PytorchOptimizerAdapter")])
+def test_optional_peer_runs(files, module: str, factory: str) -> None:
+    pytest.importorskip(module)
+    import importlib
+
+    name, _, cls = factory.partition(":")
+    adapter = getattr(importlib.import_module(f"optimspec.conformance.adapters.{name}"), cls)()
+    results = _run(adapter, files, ["optim/adafactor/shapes"], known=module)
+    assert not [r for r in results if r.outcome == "error"], [r.message for r in results if r.outcome == "error"]
+    assert not _failing(results)
+
+
+def test_files_fixture_is_small(files) -> None:
+    """The tree holds only what these tests need (keeps generation under a few seconds)."""
+    assert sorted(f.algorithm for f in files) == sorted(ALGORITHMS)
