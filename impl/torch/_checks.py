@@ -70,3 +70,9 @@ def pair(owner: str, name: str, value: object) -> None:
     """Require a 2-sequence (``betas``, the Adafactor ``eps`` pair)."""
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise out_of_range(owner, name, value, "a pair of two numbers")
+
+
+def boolean(owner: str, name: str, value: object) -> None:
+    """Require ``True`` or ``False`` (a flag given as ``1`` or ``"yes"`` is a mistake, not a flag)."""
+    if not isinstance(value, bool):
+        raise out_of_range(owner, name, value, "True or False")

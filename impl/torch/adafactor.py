@@ -77,7 +77,9 @@ class Adafactor(SpecOptimizer):
     ``relative_step``. Added: ``relative_step=False`` needs an ``lr`` (transformers fails at the
     first step), ``lr >= 0``, ``eps[i] >= 0``, ``clip_threshold > 0`` (``inf`` turns clipping off),
     ``decay_rate <= 0`` (a positive rate makes β̂2 negative), ``0 <= beta1 < 1``,
-    ``weight_decay >= 0``. NaN/inf gradients propagate. Sparse gradients raise ``RuntimeError``.
+    ``weight_decay >= 0``, and the flags ``scale_parameter``, ``relative_step``, ``warmup_init``
+    must be bools (transformers reads ``1`` as true). NaN/inf gradients propagate. Sparse gradients
+    raise ``RuntimeError``.
 
     Example:
         >>> import torch
@@ -118,6 +120,8 @@ class Adafactor(SpecOptimizer):
 
     def _check_group(self, group: dict[str, Any]) -> None:
         owner = type(self).__name__
+        for flag in ("scale_parameter", "relative_step", "warmup_init"):
+            _checks.boolean(owner, flag, group[flag])
         if group["lr"] is not None and group["relative_step"]:
             raise ValueError(f"{owner}: Cannot combine manual `lr` and `relative_step=True` options")
         if group["warmup_init"] and not group["relative_step"]:
@@ -226,6 +230,7 @@ class AdafactorSchedule(LambdaLR):
     """
 
     def __init__(self, optimizer: Optimizer, initial_lr: float = 0.0) -> None:
+        _checks.real(type(self).__name__, "initial_lr", initial_lr, low=0.0)
         # base_lrs = [initial_lr] * groups, without leaving "initial_lr" in the groups afterwards.
         for group in optimizer.param_groups:
             group["initial_lr"] = initial_lr

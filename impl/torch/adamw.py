@@ -37,9 +37,9 @@ class AdamW(SpecOptimizer):
 
     Arguments are checked at construction (``ValueError`` naming the argument): ``lr >= 0``,
     ``0 <= betas[i] < 1``, ``eps >= 0``, ``weight_decay >= 0`` (transformers silently ignored a
-    negative decay). ``eps=0`` is allowed, and then a coordinate whose gradient has always been 0
-    gives 0/0 = NaN, as upstream. NaN/inf gradients propagate into the params. Sparse gradients
-    raise ``RuntimeError``.
+    negative decay), ``correct_bias`` a bool. ``eps=0`` is allowed, and then a coordinate whose
+    gradient has always been 0 gives 0/0 = NaN, as upstream. NaN/inf gradients propagate into the
+    params. Sparse gradients raise ``RuntimeError``.
 
     Args:
         params: parameters or param-group dicts.
@@ -93,6 +93,7 @@ class AdamW(SpecOptimizer):
             _checks.real(owner, f"betas[{i}]", beta, low=0.0, high=1.0)
         _checks.real(owner, "eps", group["eps"], low=0.0)
         _checks.real(owner, "weight_decay", group["weight_decay"], low=0.0)
+        _checks.boolean(owner, "correct_bias", group["correct_bias"])
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)

@@ -10,7 +10,8 @@ Each λ evaluates its float64 expression in exactly transformers' order, so the 
 bit-identical to transformers 5.24 wherever transformers returns a finite value; the few
 configurations where transformers crashes late or produces NaN (polynomial with ``W == T``,
 ``timescale=0``, negative step counts, …) raise ``ValueError`` here, at construction, naming the
-argument. Surprising but defined behaviour is kept on purpose: the cosine schedules rise again past
+argument. So do a negative (or missing) param-group lr and ``num_training_steps`` < 1, which
+transformers accepts. Surprising but defined behaviour is kept on purpose: the cosine schedules rise again past
 ``T`` (the progress is not clamped), and the warmup of ``cosine_warmup_with_min_lr`` is shifted by
 one step.
 
@@ -40,6 +41,7 @@ from enum import Enum
 from functools import partial
 from typing import Any
 
+from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
 
@@ -188,10 +190,29 @@ def _wsd_lambda(
 
 
 def _check_steps(owner: str, **counts: int | None) -> None:
-    """Every given step count is an integer >= 0 (``None`` means "not given")."""
+    """Every given step count is an integer >= 0, ``num_training_steps`` >= 1 (``None`` means "not
+    given"). T = 0 is a schedule that never runs; upstream would build it and return 0 or NaN."""
     for name, value in counts.items():
         if value is not None:
-            _checks.integer(owner, name, value)
+            _checks.integer(owner, name, value, low=1 if name == "num_training_steps" else 0)
+
+
+def _base_lr(group: dict[str, Any]) -> Any:
+    """The lr LambdaLR will scale: the group's ``initial_lr`` if it has one (LambdaLR only sets it
+    when absent), else its ``lr``; a one-element tensor lr (torch allows them) as a float."""
+    value = group.get("initial_lr", group["lr"])
+    if isinstance(value, Tensor) and value.numel() == 1:
+        return value.item()
+    return value
+
+
+def _lambda_lr(owner: str, optimizer: Optimizer, lr_lambda: Callable[[int], float], last_epoch: int) -> LambdaLR:
+    """``LambdaLR(optimizer, lr_lambda, last_epoch)`` after checking that every group's base lr is a
+    real number >= 0: λ scales it, and a negative or missing (``None``) lr makes no schedule."""
+    if isinstance(optimizer, Optimizer):  # else LambdaLR raises its TypeError
+        for i, group in enumerate(optimizer.param_groups):
+            _checks.real(owner, f"optimizer.param_groups[{i}]['lr']", _base_lr(group), low=0.0)
+    return LambdaLR(optimizer, lr_lambda, last_epoch)
 
 
 def _check_num_cycles(owner: str, num_cycles: float) -> None:
@@ -222,13 +243,14 @@ def _min_lr_rate(owner: str, optimizer: Optimizer, min_lr: float | None, min_lr_
 
 def get_constant_schedule(optimizer: Optimizer, last_epoch: int = -1) -> LambdaLR:
     """Constant learning rate: λ(t) = 1."""
-    return LambdaLR(optimizer, _constant_lambda, last_epoch=last_epoch)
+    return _lambda_lr("get_constant_schedule", optimizer, _constant_lambda, last_epoch)
 
 
 def get_constant_schedule_with_warmup(optimizer: Optimizer, num_warmup_steps: int, last_epoch: int = -1) -> LambdaLR:
     """Linear warmup, then constant: λ(t) = ramp(t) for t < W, else 1.0."""
     _check_steps("get_constant_schedule_with_warmup", num_warmup_steps=num_warmup_steps)
-    return LambdaLR(optimizer, partial(_constant_with_warmup_lambda, num_warmup_steps=num_warmup_steps), last_epoch)
+    lr_lambda = partial(_constant_with_warmup_lambda, num_warmup_steps=num_warmup_steps)
+    return _lambda_lr("get_constant_schedule_with_warmup", optimizer, lr_lambda, last_epoch)
 
 
 def get_linear_schedule_with_warmup(
@@ -242,7 +264,7 @@ def get_linear_schedule_with_warmup(
         "get_linear_schedule_with_warmup", num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps
     )
     lr_lambda = partial(_linear_lambda, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps)
-    return LambdaLR(optimizer, lr_lambda, last_epoch)
+    return _lambda_lr("get_linear_schedule_with_warmup", optimizer, lr_lambda, last_epoch)
 
 
 def get_cosine_schedule_with_warmup(
@@ -262,7 +284,7 @@ def get_cosine_schedule_with_warmup(
         num_training_steps=num_training_steps,
         num_cycles=num_cycles,
     )
-    return LambdaLR(optimizer, lr_lambda, last_epoch)
+    return _lambda_lr("get_cosine_schedule_with_warmup", optimizer, lr_lambda, last_epoch)
 
 
 def get_cosine_with_hard_restarts_schedule_with_warmup(
@@ -281,7 +303,7 @@ def get_cosine_with_hard_restarts_schedule_with_warmup(
         num_training_steps=num_training_steps,
         num_cycles=num_cycles,
     )
-    return LambdaLR(optimizer, lr_lambda, last_epoch)
+    return _lambda_lr("get_cosine_with_hard_restarts_schedule_with_warmup", optimizer, lr_lambda, last_epoch)
 
 
 def get_polynomial_decay_schedule_with_warmup(
@@ -319,7 +341,7 @@ def get_polynomial_decay_schedule_with_warmup(
         power=power,
         lr_init=lr_init,
     )
-    return LambdaLR(optimizer, lr_lambda, last_epoch)
+    return _lambda_lr("get_polynomial_decay_schedule_with_warmup", optimizer, lr_lambda, last_epoch)
 
 
 def get_inverse_sqrt_schedule(
@@ -336,11 +358,30 @@ def get_inverse_sqrt_schedule(
     else:
         _checks.integer(owner, "timescale", timescale, low=1)
     lr_lambda = partial(_inverse_sqrt_lambda, num_warmup_steps=num_warmup_steps, timescale=timescale)
-    return LambdaLR(optimizer, lr_lambda, last_epoch=last_epoch)
+    return _lambda_lr("get_inverse_sqrt_schedule", optimizer, lr_lambda, last_epoch)
 
 
 def get_reduce_on_plateau_schedule(optimizer: Optimizer, **kwargs: Any) -> ReduceLROnPlateau:
-    """``torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, **kwargs)`` (torch checks its arguments)."""
+    """``torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, **kwargs)``, its arguments checked.
+
+    torch rejects ``factor >= 1``, an unknown ``mode``/``threshold_mode`` and a ``min_lr`` list of
+    the wrong length; this also rejects, naming the argument, ``factor < 0``, negative ``patience``,
+    ``cooldown``, ``threshold``, ``eps`` or ``min_lr`` (each of which torch takes and then
+    misbehaves with: a negative lr, a cut at every step, …). An unknown keyword is torch's
+    ``TypeError``.
+    """
+    owner = "get_reduce_on_plateau_schedule"
+    if "factor" in kwargs:
+        _checks.real(owner, "factor", kwargs["factor"], low=0.0, high=1.0)
+    for name in ("patience", "cooldown"):
+        if name in kwargs:
+            _checks.integer(owner, name, kwargs[name])
+    for name in ("threshold", "eps"):
+        if name in kwargs:
+            _checks.real(owner, name, kwargs[name], low=0.0)
+    min_lr = kwargs.get("min_lr", 0)
+    for i, value in enumerate(min_lr if isinstance(min_lr, (list, tuple)) else [min_lr]):
+        _checks.real(owner, f"min_lr[{i}]" if isinstance(min_lr, (list, tuple)) else "min_lr", value, low=0.0)
     return ReduceLROnPlateau(optimizer, **kwargs)
 
 
@@ -368,7 +409,7 @@ def get_cosine_with_min_lr_schedule_with_warmup(
         num_cycles=num_cycles,
         min_lr_rate=_min_lr_rate(owner, optimizer, min_lr, min_lr_rate),
     )
-    return LambdaLR(optimizer, lr_lambda, last_epoch)
+    return _lambda_lr("get_cosine_with_min_lr_schedule_with_warmup", optimizer, lr_lambda, last_epoch)
 
 
 def get_cosine_with_min_lr_schedule_with_warmup_lr_rate(
@@ -401,7 +442,7 @@ def get_cosine_with_min_lr_schedule_with_warmup_lr_rate(
         min_lr_rate=_min_lr_rate(owner, optimizer, min_lr, min_lr_rate),
         warmup_lr_rate=warmup_lr_rate,
     )
-    return LambdaLR(optimizer, lr_lambda, last_epoch)
+    return _lambda_lr("get_cosine_with_min_lr_schedule_with_warmup_lr_rate", optimizer, lr_lambda, last_epoch)
 
 
 def get_wsd_schedule(
@@ -458,7 +499,7 @@ def get_wsd_schedule(
         min_lr_ratio=min_lr_ratio,
         num_cycles=num_cycles,
     )
-    return LambdaLR(optimizer, lr_lambda, last_epoch)
+    return _lambda_lr("get_wsd_schedule", optimizer, lr_lambda, last_epoch)
 
 
 def get_greedy_schedule(optimizer: Optimizer, **kwargs: Any) -> GreedyLR:
@@ -563,9 +604,9 @@ def get_scheduler(
     one schedule per parameter; ``constant`` ignores everything else; ``reduce_lr_on_plateau`` and
     ``greedy`` get only ``scheduler_specific_kwargs``; every other type needs ``num_warmup_steps``;
     ``constant_with_warmup`` ignores the kwargs; ``inverse_sqrt`` forwards them (e.g. ``timescale``);
-    ``warmup_stable_decay`` takes ``num_training_steps`` possibly ``None`` (and ``num_decay_steps``
-    in the kwargs); the rest need ``num_training_steps`` and get the kwargs (an unknown kwarg is a
-    ``TypeError``).
+    ``warmup_stable_decay`` takes ``num_training_steps`` possibly ``None`` and needs
+    ``num_decay_steps`` in the kwargs (a ``ValueError`` without it; upstream's is a ``TypeError``);
+    the rest need ``num_training_steps`` and get the kwargs (an unknown kwarg is a ``TypeError``).
     """
     name = SchedulerType(name)
     factory = TYPE_TO_SCHEDULER_FUNCTION[name]
@@ -585,4 +626,7 @@ def get_scheduler(
         return factory(optimizer, num_warmup_steps=num_warmup_steps, **kwargs)
     if name != SchedulerType.WARMUP_STABLE_DECAY and num_training_steps is None:
         raise ValueError(f"{name.value} requires `num_training_steps`, please provide that argument.")
+    if name == SchedulerType.WARMUP_STABLE_DECAY and "num_decay_steps" not in kwargs:
+        # Upstream: a TypeError from the factory call. The other missing arguments are ValueErrors.
+        raise ValueError(f"{name.value} requires `num_decay_steps` in `scheduler_specific_kwargs`.")
     return factory(optimizer, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps, **kwargs)

@@ -37,6 +37,7 @@ REJECTED = [
     ("adamw-eps-negative", lambda: ot.AdamW(_params(), eps=-1e-8), "eps"),
     ("adamw-weight-decay-negative", lambda: ot.AdamW(_params(), weight_decay=-0.01), "weight_decay"),
     ("adamw-group-lr-negative", lambda: ot.AdamW([{"params": _params(), "lr": -1.0}]), "lr"),
+    ("adamw-correct-bias-not-bool", lambda: ot.AdamW(_params(), correct_bias=1), "correct_bias"),
     # Adafactor: the two upstream errors, then the added checks
     ("adafactor-manual-lr-with-relative-step", lambda: ot.Adafactor(_params(), lr=1e-3), "lr"),
     ("adafactor-warmup-init-without-relative-step",
@@ -52,7 +53,23 @@ REJECTED = [
     ("adafactor-beta1-one", lambda: ot.Adafactor(_params(), beta1=1.0), "beta1"),
     ("adafactor-beta1-negative", lambda: ot.Adafactor(_params(), beta1=-0.1), "beta1"),
     ("adafactor-weight-decay-negative", lambda: ot.Adafactor(_params(), weight_decay=-0.1), "weight_decay"),
+    ("adafactor-scale-parameter-not-bool", lambda: ot.Adafactor(_params(), scale_parameter=1), "scale_parameter"),
+    ("adafactor-relative-step-not-bool", lambda: ot.Adafactor(_params(), relative_step="yes"), "relative_step"),
+    ("adafactor-warmup-init-not-bool", lambda: ot.Adafactor(_params(), warmup_init=0), "warmup_init"),
+    ("adafactor-schedule-initial-lr-negative",
+     lambda: ot.AdafactorSchedule(ot.Adafactor(_params()), initial_lr=-1e-3), "initial_lr"),
     # LambdaLR schedules
+    ("constant-group-lr-negative",
+     lambda: ot.get_constant_schedule(torch.optim.SGD([{"params": _params()}, {"params": _params(), "lr": -1.0}], lr=1.0)),
+     "optimizer.param_groups[1]['lr']"),
+    ("cosine-optimizer-lr-none", lambda: COSINE(ot.Adafactor(_params()), **STEPS), "optimizer.param_groups[0]['lr']"),
+    ("linear-total-zero", lambda: ot.get_linear_schedule_with_warmup(_opt(), 0, 0), "num_training_steps"),
+    ("cosine-total-zero", lambda: COSINE(_opt(), 0, 0), "num_training_steps"),
+    ("restarts-total-zero",
+     lambda: ot.get_cosine_with_hard_restarts_schedule_with_warmup(_opt(), 0, 0), "num_training_steps"),
+    ("min-lr-total-zero", lambda: MIN_LR(_opt(), 0, 0, min_lr_rate=0.1), "num_training_steps"),
+    ("warmup-min-lr-total-zero", lambda: SHIFTED_MIN_LR(_opt(), 0, 0, min_lr_rate=0.1), "num_training_steps"),
+    ("wsd-total-zero", lambda: ot.get_wsd_schedule(_opt(), 2, 4, 0), "num_training_steps"),
     ("constant-warmup-negative", lambda: ot.get_constant_schedule_with_warmup(_opt(), -1), "num_warmup_steps"),
     ("linear-warmup-negative", lambda: ot.get_linear_schedule_with_warmup(_opt(), -1, 10), "num_warmup_steps"),
     ("linear-warmup-fractional", lambda: ot.get_linear_schedule_with_warmup(_opt(), 1.5, 10), "num_warmup_steps"),
@@ -103,6 +120,16 @@ REJECTED = [
     ("wsd-cycles-negative", lambda: ot.get_wsd_schedule(_opt(), 2, 4, 10, num_cycles=-1.0), "num_cycles"),
     ("get-scheduler-no-warmup", lambda: ot.get_scheduler("cosine", _opt()), "num_warmup_steps"),
     ("get-scheduler-no-total", lambda: ot.get_scheduler("linear", _opt(), 2), "num_training_steps"),
+    ("get-scheduler-wsd-no-decay", lambda: ot.get_scheduler("warmup_stable_decay", _opt(), 2, 10), "num_decay_steps"),
+    # ReduceLROnPlateau: torch's own errors, then the added checks
+    ("plateau-factor-one", lambda: ot.get_reduce_on_plateau_schedule(_opt(), factor=1.0), "factor"),
+    ("plateau-factor-negative", lambda: ot.get_reduce_on_plateau_schedule(_opt(), factor=-0.5), "factor"),
+    ("plateau-patience-negative", lambda: ot.get_reduce_on_plateau_schedule(_opt(), patience=-1), "patience"),
+    ("plateau-cooldown-negative", lambda: ot.get_reduce_on_plateau_schedule(_opt(), cooldown=-1), "cooldown"),
+    ("plateau-threshold-negative", lambda: ot.get_reduce_on_plateau_schedule(_opt(), threshold=-1e-4), "threshold"),
+    ("plateau-eps-negative", lambda: ot.get_reduce_on_plateau_schedule(_opt(), eps=-1e-8), "eps"),
+    ("plateau-min-lr-negative", lambda: ot.get_reduce_on_plateau_schedule(_opt(), min_lr=-1e-3), "min_lr"),
+    ("plateau-min-lr-list-negative", lambda: ot.get_reduce_on_plateau_schedule(_opt(), min_lr=[-1e-3]), "min_lr[0]"),
     # GreedyLR: the upstream errors, then the added checks
     ("greedy-factor-one", lambda: ot.GreedyLR(_opt(), factor=1.0), "factor"),
     ("greedy-factor-zero", lambda: ot.GreedyLR(_opt(), factor=0.0), "factor"),
@@ -137,6 +164,13 @@ def test_out_of_range_messages_state_the_allowed_range():
     with pytest.raises(ValueError) as excinfo:
         ot.get_inverse_sqrt_schedule(_opt(), 2, timescale=0)
     assert str(excinfo.value) == "get_inverse_sqrt_schedule: `timescale`=0 is out of range: must be an integer >= 1"
+
+
+def test_tensor_and_zero_group_lrs_are_accepted():
+    w = torch.nn.Parameter(torch.zeros(2))
+    opt = torch.optim.SGD([{"params": [w], "lr": torch.tensor(0.5)}, {"params": _params(), "lr": 0.0}], lr=0.1)
+    sched = ot.get_linear_schedule_with_warmup(opt, 0, 4)
+    assert [float(lr) for lr in sched.get_last_lr()] == [0.5, 0.0]
 
 
 def test_integral_floats_are_accepted_as_step_counts():
