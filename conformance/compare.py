@@ -6,7 +6,8 @@ says what magnitudes were combined:
 * teacher-forced optimizer step: the sum of the magnitudes of the terms the step combines, from
   the reference run on magnitudes (``reference.run.step_scale``), and never below
   ``|prev| + |expected − prev|``;
-* free-running checkpoint: ``S = |expected| + |expected − initial|``;
+* free-running checkpoint: the largest per-step magnitude sum along the reference trajectory so
+  far, never below ``|expected| + |expected − initial|``;
 * schedule value: ``S = peak`` (the largest |lr| of the case).
 
 NaN and ±inf are class-exact everywhere (same positions, same signs). ``exact`` comparisons are bit
@@ -46,12 +47,14 @@ def teacher_forced_scale(prev: np.ndarray, expected: np.ndarray) -> np.ndarray:
         return np.abs(prev) + np.abs(expected - prev)
 
 
-def magnitude_scale(magnitude: Any, prev: np.ndarray, expected: np.ndarray) -> np.ndarray:
-    """S from the reference's magnitude run (``reference.run.step_scale``), falling back to
-    ``|prev| + |expected − prev|`` where the magnitudes are not finite."""
-    fallback = teacher_forced_scale(prev, expected)
+def magnitude_scale(magnitude: Any, fallback: np.ndarray) -> np.ndarray:
+    """S from the reference's magnitude run (``reference.run.step_scale``), never below
+    ``fallback`` (``teacher_forced_scale`` or ``free_running_scale``), which also stands in where the
+    magnitudes are not finite."""
+    fallback = np.asarray(fallback, dtype=np.float64)
     magnitude = np.broadcast_to(np.asarray(magnitude, dtype=np.float64), fallback.shape)
-    return np.where(np.isfinite(magnitude), np.maximum(magnitude, fallback), fallback)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(magnitude), np.maximum(magnitude, fallback), fallback)
 
 
 def free_running_scale(initial: np.ndarray, expected: np.ndarray) -> np.ndarray:

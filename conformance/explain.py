@@ -18,8 +18,8 @@ from rich.table import Table
 from optimspec.reference import registry
 from optimspec.reference._dtypes import EPS
 
-from . import compare, golden
-from .runner import Case, CaseResult, _decode_inputs, _schedule_eps, _schedule_inputs, _step_magnitudes, decode_state, decode_tensors
+from . import golden
+from .runner import Case, CaseResult, _decode_inputs, _schedule_eps, _schedule_inputs, decode_state, decode_tensors, free_running_scales, teacher_forced_scales
 
 MAX_DIFF_TABLES = 8
 
@@ -159,20 +159,20 @@ def _k(actual: np.ndarray, expected: np.ndarray, scale: np.ndarray | float, eps:
 def _optimizer_tables(case: Case, actual: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> Iterator[DiffTable]:
     eps = EPS[case.group["dtype"]]
     tolerance = case.group["tolerance"]
-    params0 = decode_tensors(case.raw["params"])
     grads = [decode_tensors(g) for g in case.raw["grads"]]
     checkpoints = {c["step"]: {"params": decode_tensors(c["params"]), "state": decode_state(c["state"])} for c in case.raw["checkpoints"]}
     by_step = {t: c["params"] for t, c in checkpoints.items()}
+    fr_scales = free_running_scales(case, checkpoints, grads) if "free_running" in actual else {}
     for mode, steps in actual.items():
         for t, got in steps.items():
-            magnitudes = _step_magnitudes(case, checkpoints[t - 1], grads[t - 1]) if mode == "teacher_forced" else {}
+            if mode == "teacher_forced":
+                scales = teacher_forced_scales(case, checkpoints[t - 1], checkpoints[t], grads[t - 1])
+                budget = tolerance["teacher_forced"]["k"]
+            else:
+                fr = tolerance["free_running"]
+                scales, budget = fr_scales[t], fr["k"] + fr["growth_per_step"] * t
             for name, expected in by_step[t].items():
-                if mode == "teacher_forced":
-                    scale = compare.magnitude_scale(magnitudes[name], by_step[t - 1][name], expected)
-                    budget = tolerance["teacher_forced"]["k"]
-                else:
-                    fr = tolerance["free_running"]
-                    scale, budget = compare.free_running_scale(params0[name], expected), fr["k"] + fr["growth_per_step"] * t
+                scale = scales.params[name]
                 values = np.asarray(got[name], dtype=np.float64).reshape(expected.shape)
                 labels = [str(list(i)) for i in np.ndindex(expected.shape)] if expected.ndim else ["[]"]
                 yield DiffTable(f"params[{name}] at step {t} ({mode})", labels, expected.reshape(-1), values.reshape(-1), _k(values, expected, scale, eps).reshape(-1), budget)

@@ -158,7 +158,7 @@ def _optimizer_separations(
                 algorithm, before.params, grads[t - 1], before.state, case.hparams, groups=case.param_groups
             )
             for name, expected in after.params.items():
-                scale = compare.magnitude_scale(magnitudes[name], before.params[name], expected)
+                scale = compare.magnitude_scale(magnitudes[name], compare.teacher_forced_scale(before.params[name], expected))
                 result = compare.compare(alt_params[name], expected, scale, eps, k)
                 finite = np.isfinite(result.max_k)
                 worst = max(worst, result.max_k if finite else 0.0)

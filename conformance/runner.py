@@ -287,7 +287,7 @@ def _compare_params(check: _Check, actual: Mapping[str, Any], expected: Mapping[
         check.add(f"params[{name}] {label}", compare.compare(_as_array(actual[name], exp, f"params[{name}]"), exp, scale_of(name), eps, k))
 
 
-def _compare_state(check: _Check, actual: Mapping[str, Mapping[str, Any]], expected: Mapping[str, Mapping[str, Any]], previous: Mapping[str, Mapping[str, Any]] | None, eps: float, k: float, label: str) -> None:
+def _compare_state(check: _Check, actual: Mapping[str, Mapping[str, Any]], expected: Mapping[str, Mapping[str, Any]], scales: Mapping[str, Mapping[str, Any]], eps: float, k: float, label: str) -> None:
     for name, fields in expected.items():
         for key, exp in fields.items():
             if exp is None or key not in actual.get(name, {}):
@@ -298,17 +298,72 @@ def _compare_state(check: _Check, actual: Mapping[str, Mapping[str, Any]], expec
                     check.add(f"state[{name}].{key} {label}", compare.Comparison(False, np.inf, np.inf, None, 0.0, f"step counter {got} != {exp}"))
                 continue
             exp_arr = np.asarray(exp, dtype=np.float64)
-            prev = np.asarray(previous[name][key], dtype=np.float64) if previous and previous.get(name, {}).get(key) is not None else np.zeros_like(exp_arr)
-            scale = compare.teacher_forced_scale(prev, exp_arr) if previous is not None else compare.free_running_scale(prev, exp_arr)
-            check.add(f"state[{name}].{key} {label}", compare.compare(_as_array(got, exp_arr, f"state[{name}].{key}"), exp_arr, scale, eps, k))
+            check.add(f"state[{name}].{key} {label}", compare.compare(_as_array(got, exp_arr, f"state[{name}].{key}"), exp_arr, scales[name][key], eps, k))
 
 
-def _step_magnitudes(case: Case, before: Mapping[str, Any], grads: Mapping[str, Any], variant: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:
-    """Per-tensor scale S of a teacher-forced step: the reference step run on magnitudes."""
+def _records(case: Case, state: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     record = registry.module(case.algorithm).State
-    state = {n: record(**f) for n, f in before["state"].items()}
-    magnitudes, _ = ref.step_scale(case.algorithm, before["params"], grads, state, case.hparams(), groups=case.param_groups(), variant=variant)
-    return magnitudes
+    return {n: record(**f) for n, f in state.items()}
+
+
+def _fields(records: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    return {n: dict(zip(type(r)._fields, r)) for n, r in records.items()}
+
+
+@dataclass(frozen=True)
+class _Scales:
+    """The scale S of every compared array of one checkpoint (params and state fields)."""
+
+    params: dict[str, np.ndarray]
+    state: dict[str, dict[str, Any]]
+
+
+def _with_fallback(magnitudes: _Scales, fallback: Callable[[np.ndarray | None, np.ndarray], np.ndarray], reference: Mapping[str, Any], expected: Mapping[str, Any]) -> _Scales:
+    """``magnitudes`` floored by ``fallback(reference value, expected value)`` everywhere."""
+    params = {n: compare.magnitude_scale(m, fallback(reference["params"][n], expected["params"][n])) for n, m in magnitudes.params.items()}
+    state: dict[str, dict[str, Any]] = {}
+    for name, fields in expected.get("state", {}).items():
+        state[name] = {}
+        for key, exp in fields.items():
+            if exp is None or isinstance(exp, int):
+                continue
+            ref_value = reference["state"].get(name, {}).get(key)
+            base = np.zeros_like(np.asarray(exp, dtype=np.float64)) if ref_value is None else ref_value
+            state[name][key] = compare.magnitude_scale(magnitudes.state[name][key], fallback(base, exp))
+    return _Scales(params, state)
+
+
+def teacher_forced_scales(case: Case, before: Mapping[str, Any], after: Mapping[str, Any], grads: Mapping[str, Any], variant: Mapping[str, str] | None = None) -> _Scales:
+    """S of a teacher-forced step: the reference step from the golden state ``before``, run on
+    magnitudes, never below ``|before| + |after − before|``."""
+    params, state = ref.step_scale(case.algorithm, before["params"], grads, _records(case, before["state"]), case.hparams(), groups=case.param_groups(), variant=variant)
+    return _with_fallback(_Scales(params, _fields(state)), compare.teacher_forced_scale, before, after)
+
+
+def free_running_scales(case: Case, by_step: Mapping[int, Mapping[str, Any]], grads: Sequence[Mapping[str, Any]]) -> dict[int, _Scales]:
+    """S of each free-running checkpoint: the elementwise running maximum of the per-step magnitude
+    sums along the reference trajectory (an error made at any earlier step is carried forward),
+    never below ``|expected| + |expected − initial|``."""
+    raw = _running_magnitudes(case, by_step[0], grads, sorted(by_step))
+    return {t: _with_fallback(scales, compare.free_running_scale, by_step[0], by_step[t]) for t, scales in raw.items()}
+
+
+def _running_magnitudes(case: Case, start: Mapping[str, Any], grads: Sequence[Mapping[str, Any]], steps: Sequence[int]) -> dict[int, _Scales]:
+    dtype, hparams, groups = case.group["dtype"], case.hparams(), case.param_groups()
+    params, state = dict(start["params"]), _records(case, start["state"])
+    running: _Scales | None = None
+    out: dict[int, _Scales] = {}
+    for t in range(1, max(steps, default=0) + 1):
+        mag_params, mag_state = ref.step_scale(case.algorithm, params, grads[t - 1], state, hparams, groups=groups)
+        current = _Scales(mag_params, _fields(mag_state))
+        running = current if running is None else _Scales(
+            {n: np.fmax(running.params[n], v) for n, v in current.params.items()},
+            {n: {f: (v if v is None or running.state[n][f] is None or np.ndim(v) == 0 else np.fmax(running.state[n][f], v)) for f, v in fields.items()} for n, fields in current.state.items()},
+        )
+        params, state = ref.optimizer_step(case.algorithm, params, grads[t - 1], state, hparams, groups=groups, dtype=dtype)
+        if t in steps:
+            out[t] = running
+    return out
 
 
 def _run_optimizer(adapter: Adapter, caps: Capabilities, case: Case, modes: Sequence[str]) -> tuple[_Check, list[str], dict[str, Any]]:
@@ -333,10 +388,10 @@ def _run_optimizer(adapter: Adapter, caps: Capabilities, case: Case, modes: Sequ
             got = stepper.step(grads[t - 1])
             tf_steps[t] = got
             label = f"at step {t} (teacher_forced)"
-            magnitudes = _step_magnitudes(case, before, grads[t - 1])
-            _compare_params(check, got, after["params"], lambda n: compare.magnitude_scale(magnitudes[n], before["params"][n], after["params"][n]), eps, k, label)
+            scales = teacher_forced_scales(case, before, after, grads[t - 1])
+            _compare_params(check, got, after["params"], scales.params.__getitem__, eps, k, label)
             if caps.can_export_state:
-                _compare_state(check, stepper.export_state(), after["state"], before["state"], eps, k, label)
+                _compare_state(check, stepper.export_state(), after["state"], scales.state, eps, k, label)
         actual_steps["teacher_forced"] = tf_steps
         ran.append("teacher_forced")
 
@@ -349,17 +404,18 @@ def _run_optimizer(adapter: Adapter, caps: Capabilities, case: Case, modes: Sequ
             stepper.load_state(params0, by_step[0]["state"])
         else:
             stepper.init(dict(params0))
+        fr_scales = free_running_scales(case, by_step, grads)
         fr_steps = {}
         for t in range(1, len(grads) + 1):
             got = stepper.step(grads[t - 1])
             if t in by_step:
                 fr_steps[t] = got
                 k = fr["k"] + fr["growth_per_step"] * t
-                expected = by_step[t]["params"]
                 label = f"at step {t} (free_running)"
-                _compare_params(check, got, expected, lambda n: compare.free_running_scale(params0[n], expected[n]), eps, k, label)
+                scales = fr_scales[t]
+                _compare_params(check, got, by_step[t]["params"], scales.params.__getitem__, eps, k, label)
                 if caps.can_export_state:
-                    _compare_state(check, stepper.export_state(), by_step[t]["state"], None, eps, k, label)
+                    _compare_state(check, stepper.export_state(), by_step[t]["state"], scales.state, eps, k, label)
         actual_steps["free_running"] = fr_steps
         ran.append("free_running")
     return check, ran, actual_steps
@@ -378,6 +434,7 @@ def diagnose_optimizer(case: Case, actual_steps: Mapping[str, Mapping[int, Any]]
     k_tf = case.group["tolerance"]["teacher_forced"]["k"]
     fr = case.group["tolerance"]["free_running"]
     params0 = decode_tensors(case.raw["params"])
+    spec_scales = free_running_scales(case, checkpoints, grads) if fr_actual and not tf_actual else {}
 
     def matches(variant: Mapping[str, str]) -> bool:
         try:
@@ -385,16 +442,17 @@ def diagnose_optimizer(case: Case, actual_steps: Mapping[str, Mapping[int, Any]]
                 before = checkpoints[t - 1]
                 state = {n: registry.module(algorithm).State(**f) for n, f in before["state"].items()}
                 alt, _ = ref.optimizer_step(algorithm, before["params"], grads[t - 1], state, hparams, groups=groups, variant=variant, dtype=dtype)
+                scales = teacher_forced_scales(case, before, {"params": alt}, grads[t - 1], variant)
                 for n, exp in alt.items():
-                    magnitudes = _step_magnitudes(case, before, grads[t - 1], variant)
-                    if not compare.compare(np.asarray(got[n], float), exp, compare.magnitude_scale(magnitudes[n], before["params"][n], exp), eps, k_tf).passed:
+                    if not compare.compare(np.asarray(got[n], float), exp, scales.params[n], eps, k_tf).passed:
                         return False
             if fr_actual and not tf_actual:
                 traj = ref.optimizer_trajectory(algorithm, params0, grads, hparams, groups=groups, variant=variant, dtype=dtype)
                 for t, got in fr_actual.items():
                     k = fr["k"] + fr["growth_per_step"] * t
                     for n, exp in traj[t].params.items():
-                        if not compare.compare(np.asarray(got[n], float), exp, compare.free_running_scale(params0[n], exp), eps, k).passed:
+                        scale = compare.magnitude_scale(spec_scales[t].params[n], compare.free_running_scale(params0[n], exp))
+                        if not compare.compare(np.asarray(got[n], float), exp, scale, eps, k).passed:
                             return False
             return bool(tf_actual or fr_actual)
         except (KeyError, ValueError):

@@ -227,7 +227,8 @@ def update(
             u = _approx_sq_grad(row, col, nx) * grad
     else:
         if not _present(full):  # an unfactored alternative on a factored state: continue its estimate
-            full = _factored_estimate(row, col, nx.scalar(0.0), nx) if state.step else nx.zeros(np.shape(grad))
+            accumulated = state.step and nx.sum(row) != 0  # a fresh (all-zero) factored state has none
+            full = _factored_estimate(row, col, nx.scalar(0.0), nx) if accumulated else nx.zeros(np.shape(grad))
         full = full * beta2t + (1 - beta2t) * squared
         u = 1 / nx.sqrt(nx.maximum(full, eps1 * eps1) if clamped else full) * grad
 
