@@ -376,11 +376,14 @@ class MatrixRow:
     conventions: str
 
 
-def _verdict(counts: Mapping[str, int], failing: int) -> str:
+def _verdict(counts: Mapping[str, int], failing: int, other_conventions: int) -> str:
+    """``other_conventions``: not_applicable cases that separate a convention the adapter declares
+    differently (an implementation that does not validate hyperparameters leaves the ``invalid/``
+    cases not_applicable too, which is no divergence)."""
     judged = counts.get("pass", 0) + counts.get("pass_with_override", 0)
     if failing:
         return "fails"
-    if counts.get("xfail") or counts.get("not_applicable") or counts.get("xpass"):
+    if counts.get("xfail") or other_conventions or counts.get("xpass"):
         return "known divergences"
     if not judged:
         return "unsupported" if counts.get("unsupported") else "not run"
@@ -421,7 +424,8 @@ def combined_rows(reports: Mapping[str, Mapping[str, Any]]) -> tuple[list[Matrix
                 not_implemented[name].append(algorithm)
                 continue
             failing = sum(1 for c in cases if c.get("failing"))
-            rows.append(MatrixRow(name, algorithm, counts, _verdict(counts, failing), _conventions(report, algorithm, cases)))
+            other = sum(1 for c in cases if c["outcome"] == "not_applicable" and c["metric"] != "rejects")
+            rows.append(MatrixRow(name, algorithm, counts, _verdict(counts, failing, other), _conventions(report, algorithm, cases)))
     return rows, not_implemented
 
 

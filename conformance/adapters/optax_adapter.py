@@ -398,6 +398,8 @@ class _Accumulator:
         with _x64(self.dtype == "float64"):
             tree = self._tree(grads)
             if self.state is None:
+                if not tree:
+                    raise Unsupported("optax.MultiSteps fixes the gradient structure at init: a first call with no gradients cannot be followed by gradients")
                 self.template = tree
                 self.state = self._multisteps().init(tree)
             if len(tree) == len(self.template) and any((a is None) != (b is None) for a, b in zip(tree, self.template)):

@@ -25,6 +25,11 @@ def _cases(seed: int) -> list[AccumulatorCase]:
             description="spec §6.4: [1,2]+[−2,1]+[−1,2] = [−2,5] at step 3; two gradients raise; reset zeroes",
         ),
         AccumulatorCase(
+            name="empty-first-call",
+            events=[{"call": []}, {"reset": True}, {"call": [[1.0, 2.0]]}, {"call": [[0.5, 0.5]]}],
+            description="a call with no gradients creates no slot: still uninitialized (reset is a no-op, the step counts on)",
+        ),
+        AccumulatorCase(
             name="count-error-then-continue",
             events=[
                 {"call": [[1.0], [2.0]]},

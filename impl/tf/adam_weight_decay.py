@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Sequence
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from . import _checks
@@ -42,8 +44,14 @@ class AdamWeightDecay(keras.optimizers.Adam):
 
     Differences from transformers, all deliberate:
     - float64 (any float dtype) variables work: the step runs in the variable's dtype, with the
-      hyperparameters converted from Python floats directly (a float ``learning_rate`` still
-      lives in Keras' float32 variable, as does every Keras schedule's output).
+      hyperparameters converted from Python floats directly. A float ``learning_rate`` lives in
+      Keras' learning-rate variable (``floatx``, float32 by default); for variables wider than it
+      the step uses the Python value given to the constructor (or assigned to
+      ``optimizer.learning_rate``) as long as the variable still holds that value's rounding, so
+      float64 variables see lr = 1e-3, not float32(1e-3). Otherwise (a value put into the variable
+      directly, a restored checkpoint, or a number assigned after a ``tf.function`` was traced:
+      the trace keeps the value it saw) the step uses the variable's value, as Keras would. A
+      schedule's output is float32 (Keras schedules compute in float32).
     - ``get_config`` keeps the include/exclude lists (upstream lost them on a round trip).
     - sparse gradients (``tf.IndexedSlices``) are densified and take the dense formulas above.
     - out-of-range hyperparameters (clip values <= 0 included) raise ``ValueError`` at
@@ -91,9 +99,35 @@ class AdamWeightDecay(keras.optimizers.Adam):
             **kwargs,
         )
         self.weight_decay_rate = _checks.real(_OWNER, "weight_decay_rate", weight_decay_rate, low=0.0)
+        # The exact value of a float learning rate (Keras rounds it into a floatx variable).
+        self._exact_learning_rate: float | None = None if callable(learning_rate) else learning_rate
         self._include_in_weight_decay = _checks.patterns(_OWNER, "include_in_weight_decay", include_in_weight_decay)
         self._exclude_names = _checks.patterns(_OWNER, "exclude_from_weight_decay", exclude_from_weight_decay)
         self._decays: tuple[bool, ...] = ()
+
+    @property
+    def learning_rate(self) -> Any:
+        """The learning-rate variable, or the schedule's value at ``iterations`` (as in Keras)."""
+        return self._get_current_learning_rate()
+
+    @learning_rate.setter
+    def learning_rate(self, learning_rate: Any) -> None:
+        # Keras' setter (assign a number to the variable, or replace it by a schedule), plus the
+        # exact value of an assigned number for variables wider than the lr variable.
+        keras.optimizers.Adam.learning_rate.fset(self, learning_rate)
+        real = isinstance(learning_rate, numbers.Real) and not isinstance(learning_rate, bool)
+        self._exact_learning_rate = float(learning_rate) if real else None
+
+    def _learning_rate_as(self, learning_rate: Any, dtype: Any) -> tf.Tensor:
+        """The step's lr in ``dtype``: the exact Python value where the lr variable is narrower
+        than ``dtype`` and still holds that value's rounding, else the value as given."""
+        lr = tf.convert_to_tensor(learning_rate)
+        exact = self._exact_learning_rate
+        held_in_variable = isinstance(self._learning_rate, keras.Variable)
+        if exact is None or not held_in_variable or tf.as_dtype(dtype).size <= lr.dtype.size:
+            return tf.cast(lr, dtype)
+        exact_lr = tf.constant(exact, dtype)
+        return tf.where(tf.equal(tf.cast(exact_lr, lr.dtype), lr), exact_lr, tf.cast(lr, dtype))
 
     def _do_use_weight_decay(self, param_name: str) -> bool:
         """Whether the variable named ``param_name`` decays (include wins over exclude)."""
@@ -124,7 +158,7 @@ class AdamWeightDecay(keras.optimizers.Adam):
             # densifying keeps one set of numerics (and decays the whole variable, as upstream).
             gradient = tf.convert_to_tensor(gradient)
         g = tf.cast(gradient, dtype)
-        lr = tf.cast(learning_rate, dtype)
+        lr = self._learning_rate_as(learning_rate, dtype)
         index = self._get_variable_index(variable)
         if self._decays[index]:
             self.assign_sub(variable, lr * variable * tf.constant(self.weight_decay_rate, dtype))
@@ -150,6 +184,12 @@ class AdamWeightDecay(keras.optimizers.Adam):
     def get_config(self) -> dict[str, Any]:
         """The Keras config plus ``weight_decay_rate`` and both pattern lists (``None`` when empty)."""
         config = super().get_config()
+        exact = self._exact_learning_rate
+        if exact is not None and isinstance(self._learning_rate, keras.Variable):
+            # Keras reports the float32-rounded value; give back the exact one while it still applies.
+            held = self._learning_rate.numpy()
+            if np.asarray(exact, dtype=held.dtype) == held:
+                config["learning_rate"] = exact
         config.update(
             weight_decay_rate=self.weight_decay_rate,
             include_in_weight_decay=list(self._include_in_weight_decay) or None,

@@ -47,11 +47,12 @@ def create_optimizer(
 
     Raises ``ValueError`` naming the argument where transformers would give NaN or nonsense:
     ``num_warmup_steps >= num_train_steps`` (upstream's lr was NaN after warmup for ``==``),
-    non-positive ``num_train_steps`` or ``power``, ``min_lr_ratio`` outside [0, 1], betas outside
-    [0, 1), negative ``init_lr``/``adam_epsilon``/``weight_decay_rate``, non-positive clipnorms, or
-    both clipnorms at once.
+    non-positive ``init_lr`` or ``num_train_steps``, a negative ``power`` (``power = 0`` holds the
+    lr at ``init_lr`` after the warmup), ``min_lr_ratio`` outside [0, 1], betas outside [0, 1),
+    negative ``adam_epsilon``/``weight_decay_rate``, non-positive clipnorms, or both clipnorms at
+    once.
     """
-    init_lr = _checks.real(_OWNER, "init_lr", init_lr, low=0.0)
+    init_lr = _checks.real(_OWNER, "init_lr", init_lr, low=0.0, low_open=True)
     num_train_steps = _checks.integer(_OWNER, "num_train_steps", num_train_steps, low=1)
     num_warmup_steps = _checks.integer(_OWNER, "num_warmup_steps", num_warmup_steps, low=0)
     if num_warmup_steps >= num_train_steps:
@@ -60,7 +61,7 @@ def create_optimizer(
             f"`num_train_steps`={num_train_steps}"
         )
     min_lr_ratio = _checks.real(_OWNER, "min_lr_ratio", min_lr_ratio, low=0.0, high=1.0)
-    power = _checks.real(_OWNER, "power", power, low=0.0, low_open=True)
+    power = _checks.real(_OWNER, "power", power, low=0.0)
     weight_decay_rate = _checks.real(_OWNER, "weight_decay_rate", weight_decay_rate, low=0.0)
     if adam_clipnorm is not None and adam_global_clipnorm is not None:
         raise ValueError(f"{_OWNER}: set at most one of `adam_clipnorm` and `adam_global_clipnorm`")

@@ -1,4 +1,5 @@
-"""``WarmUp``: a polynomial warmup in front of any Keras learning-rate schedule."""
+"""``WarmUp``: a polynomial warmup in front of any Keras learning-rate schedule; ``PolynomialDecay``:
+Keras' polynomial decay with construction-time argument checks."""
 
 from __future__ import annotations
 
@@ -11,6 +12,44 @@ import tensorflow as tf
 from . import _checks
 
 _OWNER = "WarmUp"
+
+
+@keras.saving.register_keras_serializable(package="optimspec")
+class PolynomialDecay(keras.optimizers.schedules.PolynomialDecay):
+    """``keras.optimizers.schedules.PolynomialDecay`` that rejects out-of-domain arguments.
+
+    The math, the float32 computation and the config are Keras' own (with
+    ``cycle=False``, ``lr(step) = (initial − end)·(1 − min(step, decay_steps)/decay_steps)^power
+    + end``); the class exists so that a warmup built by hand, ``WarmUp(lr, PolynomialDecay(lr,
+    ...), W)``, fails at construction instead of training on a NaN or infinite learning rate.
+    Keras itself only rejects ``decay_steps <= 0``; this also raises ``ValueError`` naming the
+    argument for a non-positive or non-finite ``initial_learning_rate``, a negative
+    ``end_learning_rate`` or ``power`` (``power < 0`` makes the lr infinite from ``decay_steps``
+    on), and a non-integer ``decay_steps``. ``power = 0`` keeps the lr at ``initial``.
+    """
+
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        decay_steps: int,
+        end_learning_rate: float = 0.0001,
+        power: float = 1.0,
+        cycle: bool = False,
+        name: str = "PolynomialDecay",
+    ) -> None:
+        owner = "PolynomialDecay"
+        if not isinstance(cycle, bool):
+            raise ValueError(f"{owner}: `cycle`={cycle!r} is out of range: must be True or False")
+        super().__init__(
+            initial_learning_rate=_checks.real(
+                owner, "initial_learning_rate", initial_learning_rate, low=0.0, low_open=True
+            ),
+            decay_steps=_checks.integer(owner, "decay_steps", decay_steps, low=1),
+            end_learning_rate=_checks.real(owner, "end_learning_rate", end_learning_rate, low=0.0),
+            power=_checks.real(owner, "power", power, low=0.0),
+            cycle=cycle,
+            name=name,
+        )
 
 
 @keras.saving.register_keras_serializable(package="optimspec")
@@ -27,7 +66,10 @@ class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
     schedule at the optimizer's pre-increment ``iterations``, so the first update uses lr(0) = 0.
 
     Unlike transformers, ``warmup_steps`` must be a positive integer (W = 0 divided by zero
-    upstream) and ``get_config`` round-trips through ``.keras`` files with a nested schedule.
+    upstream), ``initial_learning_rate`` must be positive and ``power`` non-negative (a negative
+    power made lr(0) infinite; ``power = 0`` holds the warmup at ``initial_learning_rate``, as
+    pow(0, 0) = 1), and ``get_config`` round-trips through ``.keras`` files with a nested schedule.
+    ``optimspec.tf.PolynomialDecay`` is a decay whose arguments are checked the same way.
     """
 
     def __init__(
@@ -41,10 +83,12 @@ class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
         super().__init__()
         if not callable(decay_schedule_fn):
             raise TypeError(f"{_OWNER}: `decay_schedule_fn` must be callable, got {decay_schedule_fn!r}")
-        self.initial_learning_rate = _checks.real(_OWNER, "initial_learning_rate", initial_learning_rate, low=0.0)
+        self.initial_learning_rate = _checks.real(
+            _OWNER, "initial_learning_rate", initial_learning_rate, low=0.0, low_open=True
+        )
         self.decay_schedule_fn = decay_schedule_fn
         self.warmup_steps = _checks.integer(_OWNER, "warmup_steps", warmup_steps, low=1)
-        self.power = _checks.real(_OWNER, "power", power, low=0.0, low_open=True)
+        self.power = _checks.real(_OWNER, "power", power, low=0.0)
         self.name = name
 
     def __call__(self, step: Any) -> tf.Tensor:

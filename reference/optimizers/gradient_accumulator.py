@@ -14,6 +14,10 @@ It holds one slot per gradient and a ``step`` counter. Events, in order:
 ``reset()``:
     ``step ← 0`` and every non-None slot ← 0; a no-op before the first call.
 
+"The first call" is upstream's test ``if not self._gradients``: a call with an empty list creates
+no slot, so the accumulator still counts as uninitialized (its step does advance): the next call
+creates the slots, ``reset`` stays a no-op, and there are no gradients to read.
+
 ``gradients`` are the **sums** (no division by ``step``); before the first call there are none.
 Each addition is rounded to the slot dtype, because TF accumulates in variables of the gradient's
 dtype (rounding the float64 sum of two float32 values once is exactly the float32 addition).
@@ -88,12 +92,12 @@ def replay(events: Sequence[Mapping[str, Any]], dtype: str) -> list[dict[str, An
         where = f"event {number}"
         error = None
         if "reset" in event:
-            if slots is not None:
+            if slots:
                 step = 0
                 slots = [None if s is None else np.zeros_like(s) for s in slots]
         elif "call" in event:
             grads: Slots = [None if g is None else _gradient(g, dtype, where) for g in event["call"]]
-            if slots is None:
+            if not slots:
                 slots = [None if g is None else np.zeros_like(g) for g in grads]
             if len(grads) != len(slots):
                 error = "ValueError"
@@ -103,6 +107,6 @@ def replay(events: Sequence[Mapping[str, Any]], dtype: str) -> list[dict[str, An
         else:
             raise ValueError(f"{where}: expected a 'call' or a 'reset' event, got keys {sorted(event)}")
         outcomes.append(
-            {"step": step, "gradients": None if slots is None else [None if s is None else s.copy() for s in slots], "error": error}
+            {"step": step, "gradients": [None if s is None else s.copy() for s in slots] if slots else None, "error": error}
         )
     return outcomes

@@ -103,6 +103,54 @@ def test_float64_variables_compute_in_float64() -> None:
     np.testing.assert_allclose(bias, spec_trajectory(BIAS0, [b for _, b in GRADS], [0.0625] * 3, **hp), rtol=1e-12)
 
 
+def _float64_kernel_after(optimizer: AdamWeightDecay, lrs_by_step=None, compiled: bool = False) -> np.ndarray:
+    layer = dense("float64")
+    optimizer.build(layer.trainable_variables)
+
+    def apply(kernel_grad: tf.Tensor, bias_grad: tf.Tensor) -> None:
+        optimizer.apply_gradients([(kernel_grad, layer.kernel), (bias_grad, layer.bias)])
+
+    if compiled:
+        apply = tf.function(apply)
+    for t, (kernel_grad, bias_grad) in enumerate(GRADS):
+        if lrs_by_step and t in lrs_by_step:
+            lrs_by_step[t](optimizer)
+        apply(tf.constant(kernel_grad, tf.float64), tf.constant(bias_grad, tf.float64))
+    return layer.kernel.numpy()
+
+
+def _float64_spec_kernel(lrs: list[float]) -> np.ndarray:
+    hp = dict(beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay_rate=0.25)
+    return spec_trajectory(KERNEL0, [g for g, _ in GRADS], lrs, **hp)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_float64_variables_use_the_exact_python_learning_rate(compiled: bool) -> None:
+    # 1e-3 is not a float32 value: Keras' float32 lr variable holds 1.0000000474974513e-3.
+    kernel = _float64_kernel_after(AdamWeightDecay(learning_rate=1e-3, weight_decay_rate=0.25), compiled=compiled)
+    np.testing.assert_allclose(kernel, _float64_spec_kernel([1e-3] * 3), rtol=1e-14)
+    rounded = _float64_spec_kernel([float(np.float32(1e-3))] * 3)
+    assert np.max(np.abs(kernel - rounded)) > 1e-12  # the float32 lr would be visibly off
+
+
+def test_float64_learning_rate_follows_assignments() -> None:
+    # An assigned number is used exactly; a value put into the variable directly is used as held.
+    changes = {
+        1: lambda opt: setattr(opt, "learning_rate", 3e-3),
+        2: lambda opt: opt.learning_rate.assign(0.2),
+    }
+    kernel = _float64_kernel_after(AdamWeightDecay(learning_rate=1e-3, weight_decay_rate=0.25), changes)
+    np.testing.assert_allclose(kernel, _float64_spec_kernel([1e-3, 3e-3, float(np.float32(0.2))]), rtol=1e-14)
+
+
+def test_config_keeps_the_exact_learning_rate() -> None:
+    optimizer = AdamWeightDecay(learning_rate=1e-3)
+    assert optimizer.get_config()["learning_rate"] == 1e-3
+    assert AdamWeightDecay.from_config(optimizer.get_config()).get_config()["learning_rate"] == 1e-3
+    optimizer.learning_rate.assign(0.5)  # the exact value no longer applies: Keras' value is reported
+    assert optimizer.get_config()["learning_rate"] == 0.5
+
+
 @pytest.mark.parametrize(
     ("clip", "grads", "clipped"),
     [

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import keras
 import pytest
 
-from optimspec.tf import AdamWeightDecay, WarmUp, create_optimizer
+from optimspec.tf import AdamWeightDecay, PolynomialDecay, WarmUp, create_optimizer
 
 
 def _warmup(**overrides):
@@ -18,6 +18,10 @@ def _warmup(**overrides):
         warmup_steps=2,
     )
     return WarmUp(**{**args, **overrides})
+
+
+def _polynomial(**overrides):
+    return PolynomialDecay(**{**dict(initial_learning_rate=0.1, decay_steps=10), **overrides})
 
 
 def _create(**overrides):
@@ -45,9 +49,18 @@ REJECTED: list[tuple[Callable, dict, str]] = [
     (_warmup, {"warmup_steps": -3}, "warmup_steps"),
     (_warmup, {"warmup_steps": 2.5}, "warmup_steps"),
     (_warmup, {"initial_learning_rate": -0.1}, "initial_learning_rate"),
-    (_warmup, {"power": 0.0}, "power"),
+    (_warmup, {"initial_learning_rate": 0.0}, "initial_learning_rate"),
     (_warmup, {"power": -1.0}, "power"),
+    (_warmup, {"power": math.inf}, "power"),
+    (_polynomial, {"initial_learning_rate": 0.0}, "initial_learning_rate"),
+    (_polynomial, {"initial_learning_rate": math.nan}, "initial_learning_rate"),
+    (_polynomial, {"decay_steps": 0}, "decay_steps"),
+    (_polynomial, {"decay_steps": 2.5}, "decay_steps"),
+    (_polynomial, {"end_learning_rate": -1e-4}, "end_learning_rate"),
+    (_polynomial, {"power": -1.0}, "power"),
+    (_polynomial, {"cycle": 1}, "cycle"),
     (_create, {"init_lr": -1e-3}, "init_lr"),
+    (_create, {"init_lr": 0.0}, "init_lr"),
     (_create, {"num_train_steps": 0}, "num_train_steps"),
     (_create, {"num_train_steps": -10}, "num_train_steps"),
     (_create, {"num_train_steps": 10.5}, "num_train_steps"),
@@ -56,7 +69,6 @@ REJECTED: list[tuple[Callable, dict, str]] = [
     (_create, {"num_warmup_steps": 11}, "num_warmup_steps"),
     (_create, {"min_lr_ratio": -0.1}, "min_lr_ratio"),
     (_create, {"min_lr_ratio": 1.5}, "min_lr_ratio"),
-    (_create, {"power": 0.0}, "power"),
     (_create, {"power": -2.0}, "power"),
     (_create, {"adam_beta1": 1.0}, "adam_beta1"),
     (_create, {"adam_beta2": -0.1}, "adam_beta2"),
@@ -82,8 +94,9 @@ def test_rejected_argument_is_named(build: Callable, arguments: dict, name: str)
     ("build", "arguments"),
     [
         (AdamWeightDecay, {"learning_rate": 0.0, "beta_1": 0.0, "beta_2": 0.0, "epsilon": 0.0}),
-        (_warmup, {"warmup_steps": 1, "initial_learning_rate": 0.0, "power": 0.25}),
-        (_create, {"init_lr": 0.0, "num_train_steps": 1, "num_warmup_steps": 0, "min_lr_ratio": 1.0}),
+        (_warmup, {"warmup_steps": 1, "initial_learning_rate": 1e-30, "power": 0.0}),
+        (_polynomial, {"decay_steps": 1.0, "end_learning_rate": 0.0, "power": 0.0, "cycle": True}),
+        (_create, {"init_lr": 1e-30, "num_train_steps": 1, "num_warmup_steps": 0, "min_lr_ratio": 1.0, "power": 0.0}),
         (_create, {"num_train_steps": 10.0, "num_warmup_steps": 9}),
     ],
 )

@@ -1,4 +1,5 @@
-"""WarmUp (spec 6.1) and create_optimizer (spec 6.2): schedule values, optimizer choice, serialization."""
+"""WarmUp (spec 6.1), PolynomialDecay and create_optimizer (spec 6.2): schedule values, optimizer
+choice, serialization."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optimspec.tf import AdamWeightDecay, WarmUp, create_optimizer
+from optimspec.tf import AdamWeightDecay, PolynomialDecay, WarmUp, create_optimizer
 
 
 def values(schedule, steps) -> np.ndarray:
@@ -78,6 +79,28 @@ def test_nested_schedules_round_trip_without_custom_objects() -> None:
     assert isinstance(restored, WarmUp) and isinstance(restored.decay_schedule_fn, WarmUp)
     assert restored.decay_schedule_fn.name == "inner" and restored.decay_schedule_fn.power == 1.5
     np.testing.assert_array_equal(values(restored, range(14)), values(outer, range(14)))
+
+
+def test_power_zero_holds_the_warmup_at_the_initial_rate() -> None:
+    schedule = WarmUp(0.25, polynomial(0.25, 4, end=0.05), warmup_steps=3, power=0.0)
+    np.testing.assert_array_equal(values(schedule, range(4)), [0.25] * 4)  # pow(0, 0) = 1 at step 0
+
+
+# ---- PolynomialDecay -------------------------------------------------------------------------------
+
+
+def test_polynomial_decay_is_keras_polynomial_decay_checked() -> None:
+    ours, theirs = PolynomialDecay(0.3, 7, 0.01, 1.5), polynomial(0.3, 7, end=0.01, power=1.5)
+    assert isinstance(ours, keras.optimizers.schedules.PolynomialDecay)
+    assert ours.get_config() == theirs.get_config()
+    np.testing.assert_array_equal(values(ours, range(10)), values(theirs, range(10)))
+
+
+def test_polynomial_decay_round_trips_as_itself() -> None:
+    schedule = WarmUp(0.1, PolynomialDecay(0.1, 6, end_learning_rate=0.01, power=2.0), warmup_steps=2)
+    restored = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(schedule))
+    assert type(restored.decay_schedule_fn) is PolynomialDecay
+    np.testing.assert_array_equal(values(restored, range(10)), values(schedule, range(10)))
 
 
 def test_decay_schedule_fn_must_be_callable() -> None:

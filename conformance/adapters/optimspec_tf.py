@@ -1,0 +1,276 @@
+"""The ``optimspec.tf`` adapter: this project's TensorFlow / Keras 3 implementations.
+
+What maps onto what (reference names on the left):
+
+* ``adam_weight_decay`` → ``optimspec.tf.AdamWeightDecay(learning_rate, beta_1, beta_2, epsilon,
+  amsgrad, weight_decay_rate, include_in_weight_decay, exclude_from_weight_decay)``, constructed in
+  ``make_optimizer`` (so out-of-domain hyperparameters raise ``ValueError`` there). Each golden
+  tensor becomes a ``keras.Variable`` of the case dtype created under nested ``keras.name_scope``\\ s,
+  so that its ``.path`` *is* the golden name (``"encoder/dense/kernel"``): the include/exclude
+  regexes are matched against exactly the string the reference matches. Param groups with their
+  own hyperparameters become one optimizer per group.
+* ``gradient_accumulator`` → ``optimspec.tf.GradientAccumulator`` (eager, default strategy).
+* ``polynomial_decay`` → ``optimspec.tf.PolynomialDecay`` (Keras' ``PolynomialDecay`` with
+  construction-time checks); ``warmup`` → ``optimspec.tf.WarmUp(initial, PolynomialDecay(initial,
+  decay_steps, end_learning_rate, decay_power), warmup_steps, power)``; ``create_optimizer`` → the
+  schedule ``optimspec.tf.create_optimizer(...)`` returns. Schedules are called eagerly with an
+  int64 step, as Keras calls them with ``optimizer.iterations``; they compute in float32.
+
+Teacher forcing: ``load_state`` rebuilds the variables from the given params, builds a fresh
+optimizer and assigns ``iterations`` and the ``momentum`` / ``velocity`` / ``velocity_hat`` slots
+(reference ``m`` / ``v`` / ``vhat``). Keras keeps one ``iterations`` counter per optimizer, not a
+step per tensor: a state whose tensors have different steps, and a step with a missing (None)
+gradient (which would still advance the shared counter), are unsupported. ``vhat`` exists only
+with ``amsgrad`` (the reference keeps it at zero otherwise) and is exported only then.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._torch_common import unused, with_defaults
+from .base import AlgorithmSupport, Capabilities, StateDict, Tensors, Unsupported, group_hparams
+
+TF_DTYPES = ("float64", "float32")
+SLOTS = {"m": "_momentums", "v": "_velocities", "vhat": "_velocity_hats"}
+STATE_NAMES = {"m": "momentum", "v": "velocity", "vhat": "velocity_hat"}
+SCHEDULES = ("warmup", "polynomial_decay", "create_optimizer")
+
+
+def _tf() -> tuple[Any, Any, Any]:
+    """(tensorflow, keras, optimspec.tf), imported on first use with TensorFlow quiet."""
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    import optimspec.tf as otf
+
+    if keras.backend.backend() != "tensorflow":
+        raise Unsupported(f"optimspec.tf needs the tensorflow Keras backend, not {keras.backend.backend()}")
+    return tf, keras, otf
+
+
+# --------------------------------------------------------------------------------------------------
+# adam_weight_decay
+# --------------------------------------------------------------------------------------------------
+
+
+def _awd_kwargs(hp: Mapping[str, Any]) -> dict[str, Any]:
+    """AdamWeightDecay's keyword arguments: the reference names are its own."""
+    names = (
+        "learning_rate", "beta_1", "beta_2", "epsilon", "amsgrad",
+        "weight_decay_rate", "include_in_weight_decay", "exclude_from_weight_decay",
+    )
+    return {name: hp[name] for name in names}
+
+
+def _make_variable(keras: Any, name: str, value: np.ndarray, dtype: str) -> Any:
+    """A Keras variable whose ``.path`` is ``name`` ("a/b/c": scopes a, b; variable c)."""
+    *scopes, leaf = name.split("/")
+    if not leaf or any(not s for s in scopes):
+        raise Unsupported(f"tensor name {name!r} is not a Keras variable path")
+    entered = []
+    try:
+        for scope in scopes:
+            context = keras.name_scope(scope)
+            context.__enter__()
+            entered.append(context)
+        variable = keras.Variable(np.asarray(value, dtype=dtype), name=leaf, dtype=dtype)
+    finally:
+        for context in reversed(entered):
+            context.__exit__(None, None, None)
+    if variable.path != name:
+        raise Unsupported(f"cannot give a Keras variable the path {name!r} (got {variable.path!r})")
+    return variable
+
+
+class AdamWeightDecayStepper:
+    """Drives one ``AdamWeightDecay`` per param group over Keras variables named as the golden tensors."""
+
+    def __init__(self, hparams: Mapping[str, Any], param_groups: Sequence[Mapping[str, Any]] | None, dtype: str) -> None:
+        if dtype not in TF_DTYPES:
+            raise Unsupported(f"dtype {dtype}: the optimspec.tf adapter runs float32 and float64 variables")
+        _, self.keras, self.otf = _tf()
+        self.dtype, self.groups = dtype, param_groups
+        self.kwargs = [_awd_kwargs(with_defaults("adam_weight_decay", hp)) for hp in group_hparams(hparams, param_groups)]
+        for kwargs in self.kwargs:  # validates every group's hyperparameters now (ValueError)
+            self.otf.AdamWeightDecay(**kwargs)
+        self.variables: dict[str, Any] = {}
+        self.optimizers: list[tuple[Any, list[str]]] = []
+
+    def _build(self, params: Tensors) -> None:
+        self.variables = {name: _make_variable(self.keras, name, value, self.dtype) for name, value in params.items()}
+        names_per_group = [list(g["params"]) for g in self.groups] if self.groups else [list(params)]
+        self.optimizers = []
+        for kwargs, names in zip(self.kwargs, names_per_group):
+            optimizer = self.otf.AdamWeightDecay(**kwargs)
+            optimizer.build([self.variables[n] for n in names])
+            self.optimizers.append((optimizer, names))
+
+    def init(self, params: Tensors) -> None:
+        self._build(params)
+
+    def load_state(self, params: Tensors, state: StateDict) -> None:
+        self._build(params)
+        for optimizer, names in self.optimizers:
+            steps = {int(state[n]["step"]) for n in names if state.get(n, {}).get("step") is not None}
+            if len(steps) > 1:
+                raise Unsupported(f"Keras keeps one iterations counter per optimizer; the state has per-tensor steps {sorted(steps)}")
+            optimizer.iterations.assign(steps.pop() if steps else 0)
+            for name in names:
+                index = optimizer._get_variable_index(self.variables[name])
+                for field, attribute in SLOTS.items():
+                    value = state.get(name, {}).get(field)
+                    slots = getattr(optimizer, attribute, None)
+                    if unused(value) or not slots or slots[index] is None:
+                        continue  # vhat without amsgrad: the reference keeps it at zero, Keras has no slot
+                    slots[index].assign(np.asarray(value, dtype=self.dtype))
+
+    def step(self, grads: Mapping[str, np.ndarray | None]) -> Tensors:
+        missing = [n for n in self.variables if grads.get(n) is None]
+        if missing:
+            raise Unsupported(f"no gradient for {missing}: Keras would still advance the shared iterations counter (the reference counts per tensor)")
+        for optimizer, names in self.optimizers:
+            optimizer.apply([np.asarray(grads[n], dtype=self.dtype) for n in names], [self.variables[n] for n in names])
+        return {n: np.asarray(v.numpy(), dtype=np.float64) for n, v in self.variables.items()}
+
+    def export_state(self) -> StateDict:
+        out: StateDict = {}
+        for optimizer, names in self.optimizers:
+            step = int(optimizer.iterations.numpy())
+            for name in names:
+                index = optimizer._get_variable_index(self.variables[name])
+                fields: dict[str, Any] = {"step": step}
+                for field, attribute in SLOTS.items():
+                    slots = getattr(optimizer, attribute, None)
+                    if slots and slots[index] is not None:
+                        fields[field] = np.asarray(slots[index].numpy(), dtype=np.float64)
+                out[name] = fields
+        return out
+
+
+# --------------------------------------------------------------------------------------------------
+# gradient_accumulator
+# --------------------------------------------------------------------------------------------------
+
+
+class AccumulatorRunner:
+    def __init__(self, dtype: str) -> None:
+        if dtype not in TF_DTYPES:
+            raise Unsupported(f"dtype {dtype}: the optimspec.tf adapter runs float32 and float64 gradients")
+        self.tf, _, otf = _tf()
+        self.dtype = dtype
+        self.accumulator = otf.GradientAccumulator()
+
+    def call(self, grads: Sequence[np.ndarray | None]) -> None:
+        self.accumulator([None if g is None else self.tf.constant(np.asarray(g, dtype=self.dtype)) for g in grads])
+
+    def reset(self) -> None:
+        self.accumulator.reset()
+
+    def read(self) -> tuple[int, list[np.ndarray | None] | None]:
+        step = int(self.accumulator.step.numpy())
+        try:
+            sums = self.accumulator.gradients
+        except ValueError:  # before the first call
+            return step, None
+        return step, [None if s is None else np.asarray(s.numpy(), dtype=np.float64) for s in sums]
+
+
+# --------------------------------------------------------------------------------------------------
+# schedules
+# --------------------------------------------------------------------------------------------------
+
+
+class ScheduleRunner:
+    """A Keras schedule called eagerly at int64 steps (as ``optimizer.iterations`` is)."""
+
+    def __init__(self, schedule: Any) -> None:
+        self.tf, _, _ = _tf()
+        self.schedule = schedule
+
+    def values(self, inputs: Sequence[Any]) -> np.ndarray:
+        rows = [[float(np.asarray(self.schedule(self.tf.constant(int(step), dtype=self.tf.int64))))] for step in inputs]
+        return np.array(rows, dtype=np.float64).reshape(len(rows), 1)
+
+
+def _schedule(algorithm: str, hp: Mapping[str, Any]) -> Any:
+    _, _, otf = _tf()
+    if algorithm == "polynomial_decay":
+        return otf.PolynomialDecay(hp["initial_learning_rate"], hp["decay_steps"], hp["end_learning_rate"], hp["power"])
+    if algorithm == "warmup":
+        initial = hp["initial_learning_rate"]
+        decay = otf.PolynomialDecay(initial, hp["decay_steps"], hp["end_learning_rate"], hp["decay_power"])
+        return otf.WarmUp(initial, decay, hp["warmup_steps"], power=hp["power"])
+    if algorithm == "create_optimizer":
+        _, schedule = otf.create_optimizer(
+            init_lr=hp["init_lr"],
+            num_train_steps=hp["num_train_steps"],
+            num_warmup_steps=hp["num_warmup_steps"],
+            min_lr_ratio=hp["min_lr_ratio"],
+            power=hp["power"],
+        )
+        return schedule
+    raise Unsupported(f"optimspec.tf has no {algorithm}")
+
+
+# --------------------------------------------------------------------------------------------------
+# the adapter
+# --------------------------------------------------------------------------------------------------
+
+
+class OptimspecTfAdapter:
+    name = "optimspec.tf"
+
+    def __init__(self) -> None:
+        backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+        if backend != "tensorflow":  # an ImportError makes the built-in "unavailable", with this reason
+            raise ImportError(f"optimspec.tf needs the tensorflow Keras backend (KERAS_BACKEND={backend!r})")
+
+    def info(self) -> dict[str, Any]:
+        tf, keras, _ = _tf()
+        from importlib.metadata import PackageNotFoundError, version
+
+        versions = {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__}
+        try:
+            versions["optimspec"] = version("optimspec")
+        except PackageNotFoundError:
+            pass
+        return {"name": self.name, "framework": "optimspec.tf (TensorFlow, Keras 3)", "versions": versions, "device": "cpu", "floatx": keras.config.floatx()}
+
+    def capabilities(self) -> Capabilities:
+        algorithms = {
+            "adam_weight_decay": AlgorithmSupport(state_names=STATE_NAMES, notes="optimspec.tf.AdamWeightDecay"),
+            "gradient_accumulator": AlgorithmSupport(notes="optimspec.tf.GradientAccumulator"),
+            "warmup": AlgorithmSupport(notes="optimspec.tf.WarmUp over optimspec.tf.PolynomialDecay"),
+            "polynomial_decay": AlgorithmSupport(notes="optimspec.tf.PolynomialDecay (Keras PolynomialDecay, validated)"),
+            "create_optimizer": AlgorithmSupport(notes="the schedule optimspec.tf.create_optimizer returns"),
+        }
+        return Capabilities(
+            algorithms=algorithms,
+            dtypes=TF_DTYPES,
+            can_load_state=True,
+            can_export_state=True,
+            validates_hparams=True,
+            schedule_dtype="float32",
+        )
+
+    def make_optimizer(self, algorithm: str, hparams: Mapping[str, Any], param_groups: Sequence[Mapping[str, Any]] | None, dtype: str) -> AdamWeightDecayStepper:
+        if algorithm != "adam_weight_decay":
+            raise Unsupported(f"optimspec.tf has no {algorithm}")
+        return AdamWeightDecayStepper(hparams, param_groups, dtype)
+
+    def make_schedule(self, algorithm: str, hparams: Mapping[str, Any]) -> ScheduleRunner:
+        if algorithm not in SCHEDULES:
+            raise Unsupported(f"optimspec.tf has no {algorithm}")
+        return ScheduleRunner(_schedule(algorithm, with_defaults(algorithm, hparams)))
+
+    def make_accumulator(self, algorithm: str, dtype: str) -> AccumulatorRunner:
+        if algorithm != "gradient_accumulator":
+            raise Unsupported(f"optimspec.tf has no {algorithm}")
+        return AccumulatorRunner(dtype)
