@@ -7,6 +7,7 @@ The harness, the golden generator and the docs read these records; nothing here 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -20,21 +21,23 @@ Kind = Literal["optimizer", "schedule", "accumulator"]
 
 @dataclass(frozen=True)
 class Real:
-    """A finite real number in an interval; ``optional`` also admits ``None``."""
+    """A finite real number in an interval; ``optional`` also admits ``None``; ``allow_inf`` also
+    admits +inf (a value that switches something off, such as clipping)."""
 
     low: float = -math.inf
     high: float = math.inf
     low_open: bool = False
     high_open: bool = False
     optional: bool = False
+    allow_inf: bool = False
 
     def contains(self, value: Any) -> bool:
         if value is None:
             return self.optional
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             return False
         if not math.isfinite(value):
-            return False
+            return self.allow_inf and value == math.inf
         low_ok = value > self.low if self.low_open else value >= self.low
         high_ok = value < self.high if self.high_open else value <= self.high
         return low_ok and high_ok
@@ -50,23 +53,28 @@ class Real:
             left = "(" if self.low_open else "["
             right = ")" if self.high_open else "]"
             text = f"in {left}{self.low:g}, {self.high:g}{right}"
-        return text + (" or None" if self.optional else "")
+        return text + (" or inf" if self.allow_inf else "") + (" or None" if self.optional else "")
 
 
 @dataclass(frozen=True)
 class Integer:
-    """An int in ``[low, high]``; ``optional`` also admits ``None``."""
+    """An int in ``[low, high]``; ``optional`` also admits ``None``; ``integral_floats`` also admits
+    floats such as ``100.0`` (transformers' factories accept them)."""
 
     low: int = 0
     high: float = math.inf
     optional: bool = False
+    integral_floats: bool = False
 
     def contains(self, value: Any) -> bool:
         if value is None:
             return self.optional
-        if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             return False
-        return self.low <= value <= self.high
+        integral = isinstance(value, numbers.Integral) or (
+            self.integral_floats and math.isfinite(value) and float(value).is_integer()
+        )
+        return integral and self.low <= value <= self.high
 
     def describe(self) -> str:
         text = f"an integer >= {self.low}" if self.high == math.inf else f"an integer in [{self.low}, {int(self.high)}]"
@@ -160,6 +168,18 @@ class HParam:
 REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
 
 
+def out_of_range(owner: str, name: str, value: Any, allowed: str) -> ValueError:
+    """The error every rejected argument raises, in the reference and in the implementations."""
+    return ValueError(f"{owner}: `{name}`={value!r} is out of range: must be {allowed}")
+
+
+def require(owner: str, name: str, value: Any, domain: Domain) -> Any:
+    """``value`` unchanged when ``domain`` admits it; otherwise :func:`out_of_range`."""
+    if not domain.contains(value):
+        raise out_of_range(owner, name, value, domain.describe())
+    return value
+
+
 # --------------------------------------------------------------------------------------------------
 # Conventions: the named axes on which peers differ. The spec's own value comes first.
 # --------------------------------------------------------------------------------------------------
@@ -221,11 +241,7 @@ class AlgorithmSpec:
         for hp in self.hparams:
             if hp.name not in values:
                 raise ValueError(f"{self.name}: `{hp.name}` is required ({hp.domain.describe()})")
-            value = values[hp.name]
-            if not hp.domain.contains(value):
-                raise ValueError(
-                    f"{self.name}: `{hp.name}`={value!r} is out of range: must be {hp.domain.describe()}"
-                )
+            require(self.name, hp.name, values[hp.name], hp.domain)
         for check in self.checks:
             message = check(values)
             if message is not None:
