@@ -1,7 +1,7 @@
 """The ``optimspec`` command line.
 
 Commands: ``golden generate|verify``, ``list``, ``catalogue``, ``check``, ``explain``, ``report``
-(``report diff``) and ``matrix``.
+(``report diff``), ``matrix`` and ``plot`` (matplotlib, imported only by that command).
 
 Exit codes: 0 ok / conformant, 1 conformance failures, 2 usage error (unknown or unavailable
 adapter, malformed divergence file, unreadable report), 3 integrity error (hash, schema or
@@ -360,6 +360,81 @@ def explain(case_id: str, adapter_name: str | None, divergences: tuple[Path, ...
     result = runner.run_case(adapter, caps, case, runner.Options(timeout_s=timeout), entry, adapter_name)
     explainer.describe_result(case, caps, result, console)
     sys.exit(EXIT_FAILURES if result.failing else EXIT_OK)
+
+
+# --------------------------------------------------------------------------------------------------
+# plot
+# --------------------------------------------------------------------------------------------------
+
+
+@main.command("plot")
+@click.argument("schedule", required=False)
+@click.option("--hparam", "-p", "hparam_items", multiple=True, metavar="NAME=VALUE", help="A hyperparameter of SCHEDULE, the value a Python literal (3, 1e-3, None, [0.1, 0.01], cosine); repeatable.")
+@click.option("--steps", type=click.IntRange(min=1), default=None, metavar="N", help="Plot steps 0..N (default: 1.5 × the total steps or the end of the decay; 100 without one).")
+@click.option("--case", "case_id", metavar="CASE_ID", help="Plot this golden schedule case's expected values instead of SCHEDULE.")
+@click.option("--adapter", "-a", "adapter_name", metavar="NAME", help="With --case: also run the case on this adapter and draw its values and errors on top.")
+@click.option("--timeout", type=click.FloatRange(min=0.0), default=60.0, show_default=True, help="With --adapter: time limit in seconds (0: none).")
+@click.option("--out", "-o", "out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Where the image goes (.png, .svg or .pdf; default plots/<schedule>.png, plots/<case id>[.<adapter>].png).")
+@ROOT_OPTION
+def plot(
+    schedule: str | None, hparam_items: tuple[str, ...], steps: int | None, case_id: str | None, adapter_name: str | None,
+    timeout: float, out: Path | None, golden_root: Path | None,
+) -> None:
+    """Plot a learning-rate schedule, one line per param group.
+
+    `optimspec plot SCHEDULE [-p NAME=VALUE ...] [--steps N]` draws the reference schedule, with the
+    warmup, decay and total boundaries marked. `optimspec plot --case CASE_ID [--adapter NAME]`
+    draws a golden schedule case's expected values, and the adapter's values and errors on top.
+
+    Exit 2 on an unknown schedule, an optimizer, or hyperparameters the reference rejects; with
+    --adapter, exit 1 when the adapter fails the case (the plot is still written)."""
+    from . import plot as plots
+
+    try:
+        if case_id is not None:
+            if schedule is not None or hparam_items or steps is not None:
+                fail_usage("--case takes no SCHEDULE, --hparam or --steps: the case fixes them")
+            _plot_case(plots, case_id, adapter_name, timeout, out, golden_root)
+            return
+        if schedule is None:
+            fail_usage("give a SCHEDULE or --case CASE_ID; schedules: " + ", ".join(plots.step_schedule_names()))
+        if adapter_name is not None:
+            fail_usage("--adapter needs --case CASE_ID (a golden case gives the adapter its inputs)")
+        path = out or Path("plots") / f"{schedule}.png"
+        plots.output_format(path)
+        plots.require_matplotlib()
+        figure = plots.schedule_plot(schedule, plots.parse_hparams(hparam_items), steps)
+        size = plots.write(path, figure)
+    except plots.PlotError as exc:
+        fail_usage(str(exc))
+    console.print(f"wrote {path} ({size / 1e3:.1f} kB)")
+
+
+def _plot_case(plots: Any, case_id: str, adapter_name: str | None, timeout: float, out: Path | None, golden_root: Path | None) -> None:
+    from . import runner
+
+    path = out or plots.default_case_path(case_id, adapter_name)
+    plots.output_format(path)
+    plots.require_matplotlib()
+    try:
+        case = runner.find_case(_load(_root(golden_root)), case_id)
+    except KeyError as exc:
+        fail_usage(str(exc.args[0]))
+    plots.check_case(case)
+    result = caps = None
+    if adapter_name is not None:
+        known = _divergences(adapter_name, ())
+        adapter = _adapter(adapter_name)
+        caps = adapter.capabilities()
+        entry = known.lookup(case.id, case.dtype, runner.framework_versions(adapter.info()))
+        result = runner.run_case(adapter, caps, case, runner.Options(timeout_s=timeout), entry, adapter_name)
+    size = plots.write(path, plots.case_plot(case, result, adapter_name, caps))
+    verdict = ""
+    if result is not None:
+        verdict = f"; {adapter_name}: {result.outcome}" + (f" ({result.message})" if result.message else "")
+    console.print(f"wrote {path} ({size / 1e3:.1f} kB){verdict}", soft_wrap=True)
+    if result is not None and result.failing:
+        sys.exit(EXIT_FAILURES)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,0 +1,430 @@
+"""Plots of learning-rate schedules (``optimspec plot``).
+
+Two kinds of plot, both one line per param group:
+
+* a schedule from the reference (:func:`schedule_plot`): ``run.schedule_values`` over steps 0..N
+  with the given hyperparameters, with the warmup / stable / decay / total boundaries marked where
+  the schedule has those hyperparameters;
+* a golden schedule case (:func:`case_plot`): its expected values and, when an adapter was run on it
+  (``runner.run_case``), the adapter's values on top and a lower panel with the error in units of
+  ε·S against the case's budget k, so a divergence is visible.
+
+Matplotlib is imported only by :func:`render`, and only its Agg canvas is used (no pyplot, no
+screen, no global backend switch). Nothing here imports a framework.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import math
+import re
+import textwrap
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from optimspec.reference import registry
+from optimspec.reference import run as ref
+from optimspec.reference._dtypes import EPS
+
+from . import golden
+
+if TYPE_CHECKING:
+    from .adapters.base import Capabilities
+    from .runner import Case, CaseResult
+
+MAX_POINTS = 2001  # a schedule plot over more steps than this is sampled (boundaries always kept)
+DEFAULT_STEPS = 100  # N when the schedule has no total step count
+MIN_STEPS = 10
+FORMATS = ("png", "svg", "pdf")
+_SPECIAL_WORDS = {"inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+class PlotError(Exception):
+    """The plot cannot be made as asked (a usage error: exit 2 in the CLI)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# what to draw
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Line:
+    label: str
+    x: np.ndarray
+    y: np.ndarray
+    group: int  # colour index
+    style: str = "expected"  # "expected" (solid) or "actual" (dashed, drawn on top)
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A vertical line at a step the hyperparameters name (end of warmup, total steps, …)."""
+
+    step: float
+    label: str
+    kind: str = "end"  # "warmup" (where the warmup ends) or "end" (a later phase boundary)
+
+
+@dataclass(frozen=True)
+class ErrorPanel:
+    """|actual − expected| per group in units of ε·S, and the budget k."""
+
+    x: np.ndarray
+    k: np.ndarray  # rows × groups; NaN where not comparable (a non-finite value)
+    budget: float
+    labels: tuple[str, ...]
+
+
+@dataclass
+class Plot:
+    title: str
+    subtitle: str
+    xlabel: str
+    ylabel: str = "learning rate"
+    lines: list[Line] = field(default_factory=list)
+    markers: list[Marker] = field(default_factory=list)
+    metric: tuple[np.ndarray, np.ndarray] | None = None  # (x, metric) of a metric-driven case
+    errors: ErrorPanel | None = None
+    points: bool = False  # draw a dot at every value (sparse steps)
+
+
+# --------------------------------------------------------------------------------------------------
+# hyperparameters from the command line
+# --------------------------------------------------------------------------------------------------
+
+
+def parse_value(text: str) -> Any:
+    """A Python literal (``3``, ``1e-3``, ``None``, ``[0.1, 0.01]``, ``'cosine'``); ``inf``/``nan``
+    as floats; anything else that is not a literal (``cosine``) as the plain string."""
+    stripped = text.strip()
+    if stripped.lower() in _SPECIAL_WORDS:
+        return _SPECIAL_WORDS[stripped.lower()]
+    try:
+        return ast.literal_eval(stripped)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return stripped
+
+
+def parse_hparams(items: Sequence[str]) -> dict[str, Any]:
+    """``["name=value", ...]`` -> ``{name: value}``; PlotError on a malformed or repeated item."""
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise PlotError(f"--hparam expects NAME=VALUE, got {item!r}")
+        if name in out:
+            raise PlotError(f"--hparam {name} is given twice")
+        out[name] = parse_value(value)
+    return out
+
+
+def format_hparams(hparams: Mapping[str, Any], width: int = 100) -> str:
+    if not hparams:
+        return "default hyperparameters"
+    text = ", ".join(f"{name}={value!r}" for name, value in hparams.items())
+    return "\n".join(textwrap.wrap(text, width)) or text
+
+
+# --------------------------------------------------------------------------------------------------
+# schedules
+# --------------------------------------------------------------------------------------------------
+
+
+def schedule_names() -> list[str]:
+    return [n for n in registry.names() if registry.spec(n).kind == "schedule"]
+
+
+def step_schedule_names() -> list[str]:
+    return [n for n in schedule_names() if ref.is_step_schedule(n)]
+
+
+def check_schedule(name: str) -> None:
+    """PlotError unless ``name`` is a step schedule of the catalogue."""
+    names = schedule_names()
+    if name not in registry.names():
+        raise PlotError(f"unknown schedule {name!r}; schedules: {', '.join(names)}")
+    kind = registry.spec(name).kind
+    if kind != "schedule":
+        raise PlotError(f"{name!r} is an {kind}, not a schedule; schedules: {', '.join(names)}")
+    if not ref.is_step_schedule(name):
+        raise PlotError(
+            f"{name!r} is driven by metrics or gradients, not by a step count, so it has no curve of its own; "
+            f"plot one of its golden cases instead: `optimspec list -a {name}`, then `optimspec plot --case CASE_ID`"
+        )
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None or isinstance(value, bool) else int(value)
+
+
+def boundaries(algorithm: str, hp: Mapping[str, Any]) -> list[Marker]:
+    """The steps the (resolved) hyperparameters name: the end of the warmup, the start and end of a
+    decay, the total number of steps. Empty for metric-driven schedules."""
+    warmup = _int(hp.get("num_warmup_steps", hp.get("warmup_steps")))
+    total = _int(hp.get("num_training_steps", hp.get("num_train_steps")))
+    found: list[Marker] = []
+    if warmup:
+        found.append(Marker(warmup, f"end of warmup (W={warmup})", "warmup"))
+    if algorithm == "warmup_stable_decay":
+        decay = _int(hp.get("num_decay_steps")) or 0
+        stable = _int(hp.get("num_stable_steps"))
+        if stable is None and total is not None:
+            stable = total - (warmup or 0) - decay
+        if stable is not None:
+            start = (warmup or 0) + stable
+            if start > (warmup or 0):
+                found.append(Marker(start, f"decay start (W+S={start})"))
+            found.append(Marker(start + decay, f"decay end (W+S+D={start + decay})"))
+    elif hp.get("decay_steps") is not None:
+        # TF WarmUp shifts its decay by the warmup; a bare Keras PolynomialDecay starts at 0
+        end = _int(hp["decay_steps"]) + ((warmup or 0) if algorithm == "warmup" else 0)
+        found.append(Marker(end, f"decay end ({'W+' if algorithm == 'warmup' else ''}decay_steps={end})"))
+    if total is not None and all(m.step != total for m in found):
+        found.append(Marker(total, f"total steps (T={total})"))
+    return found
+
+
+def default_steps(algorithm: str, hp: Mapping[str, Any]) -> int:
+    """N: 1.5 × the last boundary after the warmup (the total steps, or the end of the decay), at
+    least ``MIN_STEPS``; without one, ``DEFAULT_STEPS`` (or 4 × the warmup, when longer)."""
+    marks = boundaries(algorithm, hp)
+    warmup = _int(hp.get("num_warmup_steps", hp.get("warmup_steps"))) or 0
+    ends = [m.step for m in marks if m.kind == "end"]
+    if ends:
+        return max(MIN_STEPS, math.ceil(1.5 * max(ends)))
+    return max(DEFAULT_STEPS, 4 * warmup)
+
+
+def sample_steps(n: int, marks: Sequence[Marker] = (), max_points: int = MAX_POINTS) -> list[int]:
+    """0..n, or ``max_points`` evenly spread integer steps plus every boundary and its neighbours."""
+    if n + 1 <= max_points:
+        return list(range(n + 1))
+    grid = set(np.linspace(0, n, max_points).round().astype(np.int64).tolist())
+    for mark in marks:
+        for t in (int(mark.step) - 1, int(mark.step), int(mark.step) + 1):
+            if 0 <= t <= n:
+                grid.add(t)
+    return sorted(grid)
+
+
+def _group_labels(hp: Mapping[str, Any], groups: int) -> list[str]:
+    """``group i (base lr x)`` per param group; plain ``lr`` for a Keras-style one-value schedule."""
+    base = hp.get("group_lrs") or ([hp["lr"]] if isinstance(hp.get("lr"), (int, float)) else None)
+    if base is None:
+        return ["lr"] if groups == 1 else [f"group {i}" for i in range(groups)]
+    return [f"group {i}" + (f" (base lr {base[i]:g})" if i < len(base) else "") for i in range(groups)]
+
+
+def schedule_plot(algorithm: str, hparams: Mapping[str, Any], steps: int | None = None) -> Plot:
+    """The reference schedule ``algorithm`` over steps 0..``steps`` (default: :func:`default_steps`).
+    PlotError on an unknown name, an optimizer, a metric-driven schedule, or hyperparameters the
+    reference rejects (its ValueError message, naming the argument)."""
+    check_schedule(algorithm)
+    try:
+        hp = registry.spec(algorithm).resolve(hparams)
+    except ValueError as exc:
+        raise PlotError(str(exc)) from None
+    marks = boundaries(algorithm, hp)
+    n = steps if steps is not None else default_steps(algorithm, hp)
+    if n < 1:
+        raise PlotError(f"--steps must be at least 1, got {n}")
+    xs = sample_steps(n, marks)
+    try:
+        values = ref.schedule_values(algorithm, xs, hparams)
+    except ValueError as exc:
+        raise PlotError(str(exc)) from None
+    x = np.asarray(xs, dtype=np.float64)
+    labels = _group_labels(hp, values.shape[1])
+    sampled = "" if len(xs) == n + 1 else f", {len(xs)} of {n + 1} steps sampled"
+    return Plot(
+        title=f"{algorithm}",
+        subtitle=format_hparams(hparams),
+        xlabel=f"step t (0..{n}{sampled})",
+        lines=[Line(labels[g], x, values[:, g], g) for g in range(values.shape[1])],
+        markers=[m for m in marks if m.step <= n],
+        points=len(xs) <= 40,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# golden cases
+# --------------------------------------------------------------------------------------------------
+
+
+def check_case(case: Case) -> None:
+    if case.invalid:
+        raise PlotError(f"{case.id} is an invalid-hyperparameter case: it has no values to plot")
+    if case.kind != "schedule":
+        raise PlotError(f"{case.id} is an {case.kind} case, not a schedule case; `optimspec explain {case.id}` shows it")
+
+
+def _scalar_inputs(inputs: Sequence[Any]) -> np.ndarray | None:
+    """The metrics of a metric-driven case, as floats; None when the inputs are not numbers."""
+    try:
+        return np.array([golden.decode_number(v) for v in inputs], dtype=np.float64)
+    except (TypeError, ValueError, golden.IntegrityError):
+        return None
+
+
+def case_plot(case: Case, result: CaseResult | None = None, adapter_name: str | None = None, caps: Capabilities | None = None) -> Plot:
+    """A golden schedule case's expected values, with ``result.actual`` (an adapter's values) on top
+    when given, and the error panel when both are comparable."""
+    check_case(case)
+    expected = golden.decode_tensor(case.raw["expected"])
+    if expected.ndim == 1:
+        expected = expected[:, None]
+    hp = case.hparams()
+    stepped = "steps" in case.raw
+    if stepped:
+        x = np.asarray(case.raw["steps"], dtype=np.float64)
+        xlabel = "step t"
+        try:
+            marks = boundaries(case.algorithm, registry.spec(case.algorithm).resolve(hp))
+        except ValueError:
+            marks = []
+        metric = None
+    else:
+        inputs = case.raw["inputs"]
+        x = np.arange(len(inputs), dtype=np.float64)
+        indexing = registry.spec(case.algorithm).step_indexing
+        xlabel = indexing if indexing.startswith("row") else "row: " + indexing
+        marks = []
+        values = _scalar_inputs(inputs)
+        metric = (x, values) if values is not None else None
+    labels = _group_labels(hp, expected.shape[1])
+    plot = Plot(
+        title=case.id,
+        subtitle=format_hparams(hp),
+        xlabel="\n".join(textwrap.wrap(xlabel, 110)),
+        markers=[m for m in marks if m.step <= x.max(initial=0)],
+        metric=metric,
+        points=True,
+    )
+    for g in range(expected.shape[1]):
+        plot.lines.append(Line(f"{labels[g]}: expected", x, expected[:, g], g))
+    if result is None:
+        return plot
+    name = adapter_name or "adapter"
+    verdict = f"{name}: {result.outcome}" + (f" ({result.message})" if result.message else "")
+    plot.subtitle += "\n" + "\n".join(textwrap.wrap(verdict, 110))
+    actual = None if result.actual is None else np.asarray(result.actual, dtype=np.float64)
+    if actual is not None and actual.ndim == 1:
+        actual = actual[:, None]
+    if actual is None or actual.shape != expected.shape:
+        return plot
+    for g in range(actual.shape[1]):
+        plot.lines.append(Line(f"{labels[g]}: {name}", x, actual[:, g], g, style="actual"))
+    eps = max(EPS[case.group["dtype"]], EPS[caps.schedule_dtype]) if caps is not None else EPS[case.group["dtype"]]
+    unit = eps * case.raw["scale"] if case.raw["scale"] else eps
+    with np.errstate(invalid="ignore"):
+        k = np.where(np.isfinite(actual) & np.isfinite(expected), np.abs(actual - expected) / unit, np.nan)
+    plot.errors = ErrorPanel(x, k, float(case.group["tolerance"]["k"]), tuple(labels))
+    return plot
+
+
+def default_case_path(case_id: str, adapter_name: str | None = None) -> Path:
+    """plots/<case id>.png (the id's slashes become folders), ``.<adapter>`` before the suffix."""
+    stem = case_id + (f".{re.sub(r'[^A-Za-z0-9._-]+', '_', adapter_name)}" if adapter_name else "")
+    return Path("plots") / f"{stem}.png"
+
+
+# --------------------------------------------------------------------------------------------------
+# rendering
+# --------------------------------------------------------------------------------------------------
+
+
+def output_format(path: Path) -> str:
+    fmt = path.suffix.lower().lstrip(".") or "png"
+    if fmt not in FORMATS:
+        raise PlotError(f"cannot write {path}: the suffix must be one of {', '.join('.' + f for f in FORMATS)}")
+    return fmt
+
+
+def require_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise PlotError("plotting needs matplotlib: pip install 'optimspec[plot]'") from None
+
+
+def render(plot: Plot, fmt: str = "png") -> bytes:
+    """The figure as ``fmt`` bytes, drawn on an Agg canvas (no pyplot, no display)."""
+    require_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure(figsize=(10, 7.5 if plot.errors is not None else 6), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    if plot.errors is not None:
+        ax, err_ax = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1.3))
+    else:
+        ax, err_ax = fig.subplots(), None
+    colors = [f"C{i % 10}" for i in range(max((line.group for line in plot.lines), default=0) + 1)]
+    for line in plot.lines:
+        if line.style == "actual":
+            ax.plot(line.x, line.y, color=colors[line.group], linestyle="--", linewidth=1.4, marker="x", markersize=7, label=line.label, zorder=3)
+        else:
+            marker = "o" if plot.points else None
+            ax.plot(line.x, line.y, color=colors[line.group], linewidth=1.8, marker=marker, markersize=4, label=line.label, zorder=2, alpha=0.85 if plot.errors is not None else 1.0)
+    marker_styles = ("dotted", "dashdot", (0, (5, 2)), (0, (1, 3)))
+    for i, mark in enumerate(plot.markers):
+        ax.axvline(mark.step, color="0.35", linestyle=marker_styles[i % len(marker_styles)], linewidth=1.1, label=mark.label, zorder=1)
+    if plot.metric is not None:
+        twin = ax.twinx()
+        twin.plot(*plot.metric, color="0.6", linewidth=1.0, marker=".", label="metric (input)", zorder=0)
+        twin.set_ylabel("metric passed to step()", color="0.45")
+        twin.tick_params(axis="y", colors="0.45")
+        handles, labels = ax.get_legend_handles_labels()
+        more_handles, more_labels = twin.get_legend_handles_labels()
+        ax.legend(handles + more_handles, labels + more_labels, loc="best", fontsize=9)
+    else:
+        ax.legend(loc="best", fontsize=9)
+    ax.set_ylabel(plot.ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, alpha=0.3)
+    ax.set_title(plot.subtitle, fontsize=9, loc="left")
+    fig.suptitle(plot.title, fontsize=13, fontweight="bold")
+    if err_ax is not None and plot.errors is not None:
+        _draw_errors(err_ax, plot.errors, colors)
+        err_ax.set_xlabel(plot.xlabel)
+    else:
+        ax.set_xlabel(plot.xlabel)
+    buffer = io.BytesIO()
+    metadata = {"Software": None} if fmt == "png" else ({"Creator": None} if fmt == "svg" else {"Creator": None, "Producer": None, "CreationDate": None})
+    fig.savefig(buffer, format=fmt, metadata=metadata)
+    return buffer.getvalue()
+
+
+def _draw_errors(ax: Any, panel: ErrorPanel, colors: Sequence[str]) -> None:
+    ax.axhline(panel.budget, color="red", linewidth=1.0, linestyle="--", label=f"budget k = {panel.budget:g}")
+    finite = panel.k[np.isfinite(panel.k)]
+    if finite.size and finite.max() > 0:
+        for g in range(panel.k.shape[1]):
+            column = panel.k[:, g]
+            shown = np.where(column > 0, column, np.nan)  # log scale: exact rows are left out
+            ax.plot(panel.x, shown, color=colors[g % len(colors)], marker="o", markersize=3, linewidth=1.0, label=panel.labels[g])
+        ax.set_yscale("log")
+        ax.set_title(f"|actual − expected| in units of ε·S (worst {finite.max():.3g}); exact matches not drawn", fontsize=9, loc="left")
+    else:
+        for g in range(panel.k.shape[1]):
+            ax.plot(panel.x, panel.k[:, g], color=colors[g % len(colors)], marker="o", markersize=3, linewidth=0, label=panel.labels[g])
+        ax.set_ylim(-0.05 * panel.budget, panel.budget * 1.2)
+        ax.set_title("|actual − expected| in units of ε·S: identical at every comparable step", fontsize=9, loc="left")
+    ax.set_ylabel("error (ε·S)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+
+
+def write(path: Path, plot: Plot) -> int:
+    """Render ``plot`` in the format of ``path``'s suffix and write it atomically; the byte count."""
+    data = render(plot, output_format(path))
+    golden.write_atomic(path, data)
+    return len(data)
