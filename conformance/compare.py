@@ -34,6 +34,7 @@ class Comparison:
     worst_index: tuple[int, ...] | None
     budget_k: float
     problem: str | None = None  # why it failed, in words
+    nonfinite_mismatch: bool = False  # NaN/±inf where the other side has none: no budget helps
 
     def describe(self) -> str:
         if self.problem:
@@ -91,7 +92,7 @@ def compare(
         return Comparison(False, math.inf, math.inf, None, k, f"shape {list(actual.shape)} != expected {list(expected.shape)}")
     problem = _class_problem(actual, expected)
     if problem:
-        return Comparison(False, math.inf, math.inf, None, k, problem)
+        return Comparison(False, math.inf, math.inf, None, k, problem, nonfinite_mismatch=True)
     finite = np.isfinite(expected)
     if exact:
         same_bits = (actual == expected) & (np.signbit(actual) == np.signbit(expected))

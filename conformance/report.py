@@ -390,19 +390,36 @@ def _verdict(counts: Mapping[str, int], failing: int, other_conventions: int) ->
     return "conforms" + (" (partially supported)" if counts.get("unsupported") else "")
 
 
+def _spec_variant(algorithm: str) -> dict[str, str]:
+    from optimspec.reference import registry
+
+    try:
+        return registry.spec(algorithm).variant()
+    except ValueError:  # a report from a newer catalogue
+        return {}
+
+
 def _conventions(report: Mapping[str, Any], algorithm: str, cases: Sequence[Mapping[str, Any]]) -> str:
-    """Declared variant values, then the conventions the diagnoses measured ("behaves like …")."""
+    """Declared variant values, then the conventions the diagnoses measured ("behaves like …").
+    Where the library diverges somewhere, the spec's own values that passing cases separated are
+    listed too, so a row classifies the library on every measured axis."""
     declared = report["adapter"].get("capabilities", {}).get("algorithms", {}).get(algorithm, {}).get("variant", {})
     found: dict[str, str] = {f"{a}={v}": "declared" for a, v in declared.items()}
+    spec_values = _spec_variant(algorithm)
+    # plain passes only: an override budget may be wide enough to swallow the separation
+    followed = {f"{axis}={spec_values[axis]}" for case in cases if case["outcome"] == "pass" for axis in case.get("separates", []) if axis in spec_values}
     unexplained = 0
     for case in cases:
         diagnosis = case.get("diagnosis") or ""
-        if diagnosis.startswith("behaves like") and "the spec" not in diagnosis:
+        if diagnosis.startswith("behaves like") and not diagnosis.startswith("behaves like the spec"):
             for axis, value in _CONVENTION.findall(diagnosis):
                 token = f"{axis}={value}"
                 found[token] = "declared, measured" if found.get(token) == "declared" else found.get(token, "measured")
         elif diagnosis.startswith("matches no"):
             unexplained += 1
+    if found or unexplained:
+        for token in sorted(followed - set(found)):
+            found[token] = "measured, as the spec"
     parts = [f"{token} ({how})" for token, how in found.items()]
     if unexplained:
         parts.append(f"{unexplained} unexplained")
