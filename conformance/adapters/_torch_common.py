@@ -161,6 +161,20 @@ class StateMap:
 # the generic stepper
 # --------------------------------------------------------------------------------------------------
 
+# transformers' Adafactor state layout, which optimspec.torch and timm's Adafactor keep too:
+# state follows the (float32-upcast) gradient for half params.
+ADAFACTOR_STATE = StateMap(
+    (
+        StateField("step", "step", "step_int"),
+        StateField("exp_avg", "exp_avg", state_dtype="float32_for_half"),
+        StateField("exp_avg_sq_row", "exp_avg_sq_row", state_dtype="float32_for_half"),
+        StateField("exp_avg_sq_col", "exp_avg_sq_col", state_dtype="float32_for_half"),
+        StateField("exp_avg_sq", "exp_avg_sq", state_dtype="float32_for_half"),
+        StateField("RMS", "RMS", "float"),
+    )
+)
+
+
 class TorchStepper:
     """Wraps a ``torch.optim.Optimizer`` subclass ``cls`` over translated param groups.
 

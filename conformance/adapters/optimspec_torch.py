@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from ._torch_common import (
+    ADAFACTOR_STATE,
     TORCH_DTYPES,
     LambdaScheduleRunner,
     MetricScheduleRunner,
@@ -65,16 +66,6 @@ ADAMW_STATE = StateMap(
     )
 )
 
-ADAFACTOR_STATE = StateMap(
-    (
-        StateField("step", "step", "step_int"),
-        StateField("exp_avg", "exp_avg", state_dtype="float32_for_half"),
-        StateField("exp_avg_sq_row", "exp_avg_sq_row", state_dtype="float32_for_half"),
-        StateField("exp_avg_sq_col", "exp_avg_sq_col", state_dtype="float32_for_half"),
-        StateField("exp_avg_sq", "exp_avg_sq", state_dtype="float32_for_half"),
-        StateField("RMS", "RMS", "float"),
-    )
-)
 
 # schedule name -> optimspec.torch factory name
 LAMBDA_FACTORIES = {

@@ -25,20 +25,10 @@ import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._torch_common import TORCH_DTYPES, StateField, StateMap, TorchStepper, torch_versions
+from ._torch_common import ADAFACTOR_STATE, TORCH_DTYPES, StateField, StateMap, TorchStepper, torch_versions
 from .base import AlgorithmSupport, Capabilities, Unsupported
 
 ADAMW_STATE = StateMap((StateField("step", "step", "step_tensor"), StateField("exp_avg", "exp_avg"), StateField("exp_avg_sq", "exp_avg_sq")))
-ADAFACTOR_STATE = StateMap(
-    (
-        StateField("step", "step", "step_int"),
-        StateField("exp_avg", "exp_avg", state_dtype="float32_for_half"),
-        StateField("exp_avg_sq_row", "exp_avg_sq_row", state_dtype="float32_for_half"),
-        StateField("exp_avg_sq_col", "exp_avg_sq_col", state_dtype="float32_for_half"),
-        StateField("exp_avg_sq", "exp_avg_sq", state_dtype="float32_for_half"),
-        StateField("RMS", "RMS", "float"),
-    )
-)
 
 
 def _timm() -> Any:

@@ -31,11 +31,10 @@ from typing import Any
 import numpy as np
 
 from ._torch_common import (
+    ADAFACTOR_STATE,
     TORCH_DTYPES,
     LambdaScheduleRunner,
     MetricScheduleRunner,
-    StateField,
-    StateMap,
     TorchStepper,
     dummy_optimizer,
     to_torch,
@@ -45,16 +44,6 @@ from ._torch_common import (
 from .base import AlgorithmSupport, Capabilities, Unsupported
 
 # transformers Adafactor keeps its state in the (up-cast) gradient's dtype: float32 for half params.
-ADAFACTOR_STATE = StateMap(
-    (
-        StateField("step", "step", "step_int"),
-        StateField("exp_avg", "exp_avg", state_dtype="float32_for_half"),
-        StateField("exp_avg_sq_row", "exp_avg_sq_row", state_dtype="float32_for_half"),
-        StateField("exp_avg_sq_col", "exp_avg_sq_col", state_dtype="float32_for_half"),
-        StateField("exp_avg_sq", "exp_avg_sq", state_dtype="float32_for_half"),
-        StateField("RMS", "RMS", "float"),
-    )
-)
 
 LAMBDA_SCHEDULES = (
     "constant",
