@@ -18,9 +18,11 @@ def strategy() -> tf.distribute.MirroredStrategy:
     """One MirroredStrategy over two logical CPUs for the whole session.
 
     Two strategies in one process can hand out the same collective instance keys and then fail
-    with "Shape mismatch in the collective instance"; sharing one avoids that. Skips if TensorFlow
-    started before the CPU could be split.
+    with "Shape mismatch in the collective instance"; sharing one avoids that. Fails (never skips:
+    the distribution tests must run in CI) if something started the TensorFlow runtime before this
+    conftest could split the CPU.
     """
     if len(_CPU_DEVICES) < 2:
-        pytest.skip("TensorFlow was initialized before the CPU could be split into two devices")
+        pytest.fail("TensorFlow was initialized before the CPU could be split into two devices: "
+                    "a module collected earlier starts the TF runtime at import time")
     return tf.distribute.MirroredStrategy(_CPU_DEVICES[:2])
