@@ -24,7 +24,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python -m pytest benchmarks -q
+	$(BIN)/python -m pytest benchmarks -q --benchmark-autosave && $(BIN)/python benchmarks/ratios.py
 
 golden: $(STAMP)
 	$(BIN)/optimspec golden generate
