@@ -297,12 +297,20 @@ class LambdaScheduleRunner:
 
     ``build()`` returns ``(optimizer, scheduler)``; the scheduler starts at step 0 (``last_epoch = 0``
     after construction, as LambdaLR does). Steps must be non-decreasing; a smaller one rebuilds.
+
+    A plain ``LambdaLR`` is closed-form (group lr = base_lr · λ(last_epoch), nothing carried from
+    step to step), so gaps longer than ``max_walk`` are jumped: ``last_epoch = t − 1``, then one
+    ``step()`` gives bit for bit the lr that walking would (golden steps reach 990 000). Any other
+    scheduler is always walked one ``step()`` at a time.
     """
 
-    def __init__(self, build: Callable[[], tuple[Any, Any]]) -> None:
+    def __init__(self, build: Callable[[], tuple[Any, Any]], max_walk: int = 1000) -> None:
         self.build = build
+        self.max_walk = max_walk
 
     def values(self, inputs: Sequence[Any]) -> np.ndarray:
+        from torch.optim.lr_scheduler import LambdaLR
+
         rows = []
         optimizer, scheduler = self.build()
         current = 0
@@ -313,6 +321,9 @@ class LambdaScheduleRunner:
                 if step < current:
                     optimizer, scheduler = self.build()
                     current = 0
+                if step - current > self.max_walk and type(scheduler) is LambdaLR:
+                    scheduler.last_epoch = step - 1
+                    current = step - 1
                 while current < step:
                     optimizer.step()
                     scheduler.step()

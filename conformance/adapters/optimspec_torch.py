@@ -101,44 +101,6 @@ def _quiet(build: Callable[[], Any]) -> Any:
         return build()
 
 
-class JumpingLambdaScheduleRunner(LambdaScheduleRunner):
-    """:class:`LambdaScheduleRunner` that jumps over long gaps between requested steps.
-
-    A plain ``LambdaLR`` is closed-form (group lr = base_lr · λ(last_epoch), nothing carried from
-    step to step), so setting ``last_epoch = t − 1`` and stepping once gives bit for bit the lr that
-    ``t`` steps would. Gaps up to ``max_walk`` steps are still walked one ``step()`` at a time (the
-    usual loop); longer ones (golden steps such as 990 000) are jumped. Anything but an exact
-    ``LambdaLR`` is always walked.
-    """
-
-    def __init__(self, build: Callable[[], tuple[Any, Any]], max_walk: int = 1000) -> None:
-        super().__init__(build)
-        self.max_walk = max_walk
-
-    def values(self, inputs: Sequence[Any]) -> np.ndarray:
-        from torch.optim.lr_scheduler import LambdaLR
-
-        rows = []
-        optimizer, scheduler = self.build()
-        current = 0
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for step in inputs:
-                step = int(step)
-                if step < current:
-                    optimizer, scheduler = self.build()
-                    current = 0
-                if step - current > self.max_walk and type(scheduler) is LambdaLR:
-                    scheduler.last_epoch = step - 1
-                    current = step - 1
-                while current < step:
-                    optimizer.step()
-                    scheduler.step()
-                    current += 1
-                rows.append([float(g["lr"]) for g in optimizer.param_groups])
-        return np.array(rows, dtype=np.float64)
-
-
 class _AdafactorScheduleRunner:
     """:class:`optimspec.torch.AdafactorSchedule` read-back (the reference's ``adafactor_schedule``).
 
@@ -258,7 +220,7 @@ class OptimspecTorchAdapter:
             return optimizer, scheduler
 
         build()  # construction errors (ValueError) surface here, at make_schedule
-        return MetricScheduleRunner(build) if algorithm in METRIC_FACTORIES else JumpingLambdaScheduleRunner(build)
+        return MetricScheduleRunner(build) if algorithm in METRIC_FACTORIES else LambdaScheduleRunner(build)
 
     def make_accumulator(self, algorithm: str, dtype: str) -> Any:
         raise Unsupported("optimspec.torch has no gradient accumulator (the TF GradientAccumulator is optimspec.tf's)")
