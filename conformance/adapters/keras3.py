@@ -154,6 +154,26 @@ TRANSLATE = {"adamw": _adamw, "adam_weight_decay": _adam_weight_decay, "adafacto
 # --------------------------------------------------------------------------------------------------
 
 
+def make_variable(keras: Any, name: str, value: np.ndarray, dtype: str) -> Any:
+    """A Keras variable whose ``.path`` is ``name`` ("a/b/c": scopes a, b; variable c)."""
+    *scopes, leaf = name.split("/")
+    if not leaf or any(not s for s in scopes):
+        raise Unsupported(f"tensor name {name!r} is not a Keras variable path")
+    entered = []
+    try:
+        for scope in scopes:
+            context = keras.name_scope(scope)
+            context.__enter__()
+            entered.append(context)
+        variable = keras.Variable(np.asarray(value, dtype=dtype), name=leaf, dtype=dtype)
+    finally:
+        for context in reversed(entered):
+            context.__exit__(None, None, None)
+    if variable.path != name:
+        raise Unsupported(f"cannot give a Keras variable the path {name!r} (got {variable.path!r})")
+    return variable
+
+
 class KerasStepper:
     def __init__(self, algorithm: str, hparams: Mapping[str, Any], param_groups: Sequence[Mapping[str, Any]] | None, dtype: str) -> None:
         if dtype not in KERAS_DTYPES:
@@ -166,17 +186,7 @@ class KerasStepper:
 
     def _build(self, params: Tensors) -> None:
         keras = _keras()
-        self.variables = {}
-        for name, value in params.items():
-            *scopes, leaf = name.split("/")
-            scope_stack = [keras.name_scope(s) for s in scopes]
-            for s in scope_stack:
-                s.__enter__()
-            try:
-                self.variables[name] = keras.Variable(np.asarray(value, dtype=self.dtype), name=leaf, dtype=self.dtype)
-            finally:
-                for s in reversed(scope_stack):
-                    s.__exit__(None, None, None)
+        self.variables = {name: make_variable(keras, name, value, self.dtype) for name, value in params.items()}
         names_per_group = [list(g["params"]) for g in self.groups] if self.groups else [list(params)]
         self.optimizers = []
         for (cls, kwargs, exclude), names in zip(self.translated, names_per_group):

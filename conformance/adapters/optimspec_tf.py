@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ._torch_common import unused, with_defaults
+from .keras3 import make_variable
 from .base import AlgorithmSupport, Capabilities, StateDict, Tensors, Unsupported, group_hparams
 
 TF_DTYPES = ("float64", "float32")
@@ -69,26 +70,6 @@ def _awd_kwargs(hp: Mapping[str, Any]) -> dict[str, Any]:
     return {name: hp[name] for name in names}
 
 
-def _make_variable(keras: Any, name: str, value: np.ndarray, dtype: str) -> Any:
-    """A Keras variable whose ``.path`` is ``name`` ("a/b/c": scopes a, b; variable c)."""
-    *scopes, leaf = name.split("/")
-    if not leaf or any(not s for s in scopes):
-        raise Unsupported(f"tensor name {name!r} is not a Keras variable path")
-    entered = []
-    try:
-        for scope in scopes:
-            context = keras.name_scope(scope)
-            context.__enter__()
-            entered.append(context)
-        variable = keras.Variable(np.asarray(value, dtype=dtype), name=leaf, dtype=dtype)
-    finally:
-        for context in reversed(entered):
-            context.__exit__(None, None, None)
-    if variable.path != name:
-        raise Unsupported(f"cannot give a Keras variable the path {name!r} (got {variable.path!r})")
-    return variable
-
-
 class AdamWeightDecayStepper:
     """Drives one ``AdamWeightDecay`` per param group over Keras variables named as the golden tensors."""
 
@@ -104,7 +85,7 @@ class AdamWeightDecayStepper:
         self.optimizers: list[tuple[Any, list[str]]] = []
 
     def _build(self, params: Tensors) -> None:
-        self.variables = {name: _make_variable(self.keras, name, value, self.dtype) for name, value in params.items()}
+        self.variables = {name: make_variable(self.keras, name, value, self.dtype) for name, value in params.items()}
         names_per_group = [list(g["params"]) for g in self.groups] if self.groups else [list(params)]
         self.optimizers = []
         for kwargs, names in zip(self.kwargs, names_per_group):
