@@ -61,6 +61,9 @@ BUILTINS: dict[str, Builtin] = {
     "timm": Builtin(f"{_HERE}.timm_adapter:TimmAdapter", ("timm", "torch")),
     "pytorch_optimizer": Builtin(f"{_HERE}.pytorch_optimizer_adapter:PytorchOptimizerAdapter", ("pytorch_optimizer", "torch")),
     "optimspec.torch": Builtin(f"{_HERE}.optimspec_torch:OptimspecTorchAdapter", ("torch",)),
+    # every other selectable implementation path of optimspec.torch, so a bug in one is a failure
+    "optimspec.torch-foreach": Builtin(f"{_HERE}.optimspec_torch:foreach", ("torch",)),
+    "optimspec.torch-per_tensor": Builtin(f"{_HERE}.optimspec_torch:per_tensor", ("torch",)),
     "optimspec.tf": Builtin(f"{_HERE}.optimspec_tf:OptimspecTfAdapter", ("tensorflow", "keras")),
 }
 

@@ -25,10 +25,11 @@ Construction is eager: ``make_optimizer`` (through :class:`TorchStepper`'s probe
 ``make_schedule`` build the object once, so an out-of-domain hyperparameter raises ``ValueError``
 there (``validates_hparams``).
 
-Implementations of AdamW: ``OptimspecTorchAdapter()`` (``foreach=None``, the class default: the
-for-loop path on CPU), ``impl="forloop"`` and ``impl="foreach"``. Select one from the command line
-with ``--adapter optimspec.conformance.adapters.optimspec_torch:foreach`` (or ``:forloop``,
-``:default``).
+Implementation paths: ``OptimspecTorchAdapter()`` runs every optimizer on its default path
+(``impl`` left out). Every other selectable path is an adapter of its own, named
+``optimspec.torch-<path>`` and covering the optimizers that have that path (:data:`PATHS`), so a
+bug in any path is a conformance failure: ``--adapter optimspec.conformance.adapters.optimspec_torch:foreach``
+(or ``:per_tensor``, ``:default``).
 """
 
 from __future__ import annotations
@@ -55,7 +56,12 @@ from ._torch_common import (
 )
 from .base import AlgorithmSupport, Capabilities, Unsupported
 
-IMPLS = {"default": None, "forloop": False, "foreach": True}
+#: Adapter variant -> the ``impl`` each optimizer runs with (the default paths: none given).
+PATHS: dict[str, dict[str, str]] = {
+    "default": {},
+    "foreach": {"adamw": "foreach"},
+    "per_tensor": {"adamw": "per_tensor", "adafactor": "per_tensor"},
+}
 
 # Both optimizers keep float32 state for half params (as reference Adafactor's ``state_dtype`` does).
 ADAMW_STATE = StateMap(
@@ -147,29 +153,38 @@ class _AdafactorScheduleRunner:
 
 
 class OptimspecTorchAdapter:
-    """optimspec.torch's optimizers and schedules; ``impl`` picks AdamW's path (``foreach`` flag)."""
+    """optimspec.torch's optimizers and schedules on the paths of ``variant`` (a key of :data:`PATHS`).
 
-    def __init__(self, impl: str = "default") -> None:
-        if impl not in IMPLS:
-            raise ValueError(f"impl={impl!r} is not one of {', '.join(IMPLS)}")
-        self.impl = impl
-        self.name = "optimspec.torch" if impl == "default" else f"optimspec.torch-{impl}"
+    The default variant covers everything; a path variant covers only the optimizers that have that
+    path (their schedules and the other optimizers are the default adapter's).
+    """
+
+    def __init__(self, variant: str = "default") -> None:
+        if variant not in PATHS:
+            raise ValueError(f"variant={variant!r} is not one of {', '.join(PATHS)}")
+        self.variant = variant
+        self.name = "optimspec.torch" if variant == "default" else f"optimspec.torch-{variant}"
 
     def info(self) -> dict[str, Any]:
         from importlib.metadata import version
 
         versions = {**torch_versions(), "optimspec": version("optimspec")}
-        return {"name": self.name, "framework": "optimspec.torch", "impl": self.impl, "versions": versions, "device": "cpu"}
+        return {"name": self.name, "framework": "optimspec.torch", "impl": self.variant, "versions": versions, "device": "cpu"}
+
+    def _notes(self, algorithm: str, cls_name: str) -> str:
+        impl = PATHS[self.variant].get(algorithm)
+        return f"optimspec.torch.{cls_name}" + (f" (impl={impl!r})" if impl else " (default path)")
 
     def capabilities(self) -> Capabilities:
-        path = {"default": "foreach=None", "forloop": "foreach=False", "foreach": "foreach=True"}[self.impl]
         algorithms = {
-            "adamw": AlgorithmSupport(state_names=ADAMW_STATE.names(), notes=f"optimspec.torch.AdamW ({path})"),
-            "adafactor": AlgorithmSupport(state_names=ADAFACTOR_STATE.names(), notes="optimspec.torch.Adafactor"),
+            "adamw": AlgorithmSupport(state_names=ADAMW_STATE.names(), notes=self._notes("adamw", "AdamW")),
+            "adafactor": AlgorithmSupport(state_names=ADAFACTOR_STATE.names(), notes=self._notes("adafactor", "Adafactor")),
             "adafactor_schedule": AlgorithmSupport(notes="optimspec.torch.AdafactorSchedule"),
         }
         for name, factory in {**LAMBDA_FACTORIES, **METRIC_FACTORIES}.items():
             algorithms[name] = AlgorithmSupport(notes=f"optimspec.torch.{factory}")
+        if self.variant != "default":
+            algorithms = {name: support for name, support in algorithms.items() if name in PATHS[self.variant]}
         return Capabilities(
             algorithms=algorithms,
             dtypes=TORCH_DTYPES,
@@ -185,14 +200,14 @@ class OptimspecTorchAdapter:
         from optimspec.torch import Adafactor, AdamW
 
         torch_dtype(dtype)  # Unsupported for a dtype torch lacks
+        classes = {"adamw": (AdamW, ADAMW_STATE), "adafactor": (Adafactor, ADAFACTOR_STATE)}
+        if algorithm not in classes or (self.variant != "default" and algorithm not in PATHS[self.variant]):
+            raise Unsupported(f"{self.name} has no {algorithm}")
+        cls, state_map = classes[algorithm]
+        impl = PATHS[self.variant].get(algorithm)
         # TorchStepper builds each group's kwargs through the constructor once (on a dummy tensor), so
         # an invalid hyperparameter raises ValueError here, at make_optimizer.
-        if algorithm == "adamw":
-            flags = {"foreach": IMPLS[self.impl]}
-            return TorchStepper(algorithm, AdamW, _native, ADAMW_STATE, hparams, param_groups, dtype, extra=flags)
-        if algorithm == "adafactor":
-            return TorchStepper(algorithm, Adafactor, _native, ADAFACTOR_STATE, hparams, param_groups, dtype)
-        raise Unsupported(f"optimspec.torch has no {algorithm}")
+        return TorchStepper(algorithm, cls, _native, state_map, hparams, param_groups, dtype, extra={"impl": impl} if impl else None)
 
     # -- schedules ---------------------------------------------------------------------------------
 
@@ -231,11 +246,11 @@ def default() -> OptimspecTorchAdapter:
     return OptimspecTorchAdapter("default")
 
 
-def forloop() -> OptimspecTorchAdapter:
-    """``--adapter optimspec.conformance.adapters.optimspec_torch:forloop`` (AdamW ``foreach=False``)."""
-    return OptimspecTorchAdapter("forloop")
-
-
 def foreach() -> OptimspecTorchAdapter:
-    """``--adapter optimspec.conformance.adapters.optimspec_torch:foreach`` (AdamW ``foreach=True``)."""
+    """``--adapter optimspec.conformance.adapters.optimspec_torch:foreach``: the ``impl="foreach"`` paths."""
     return OptimspecTorchAdapter("foreach")
+
+
+def per_tensor() -> OptimspecTorchAdapter:
+    """``--adapter optimspec.conformance.adapters.optimspec_torch:per_tensor``: the paths bit-identical to transformers."""
+    return OptimspecTorchAdapter("per_tensor")

@@ -10,11 +10,43 @@ import torch
 from torch.optim import Optimizer
 
 HALF_DTYPES = (torch.float16, torch.bfloat16)
+KERNEL_DTYPES = (torch.float32, torch.float64)
+PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     """The dtype the math runs in: float32 for half params, the param's own dtype otherwise."""
     return torch.float32 if dtype in HALF_DTYPES else dtype
+
+
+def float32_work(params: list[torch.Tensor], grads: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The tensors a step computes on: half params and gradients as float32 copies, others as they are."""
+    work = [p.float() if p.dtype in HALF_DTYPES else p for p in params]
+    return work, [g.float() if g.dtype in HALF_DTYPES else g for g in grads]
+
+
+def kernel_eligible(param: torch.Tensor, other: torch.Tensor) -> bool:
+    """Whether the fused CPU kernels can read ``other`` beside ``param`` through their data pointers:
+    plain (not a subclass such as a DTensor) contiguous CPU tensors of the same float32/float64
+    dtype, outside ``torch.compile`` tracing."""
+    return (
+        param.dtype in KERNEL_DTYPES
+        and other.dtype == param.dtype
+        and type(other) in PLAIN_TENSORS
+        and type(param) in PLAIN_TENSORS
+        and param.device.type == "cpu"
+        and other.device.type == "cpu"
+        and param.is_contiguous()
+        and other.is_contiguous()
+        and not torch.compiler.is_compiling()
+    )
+
+
+def write_back(params: list[torch.Tensor], work: list[torch.Tensor]) -> None:
+    """Round the float32 working copies of half params back into the params (once per step)."""
+    for p, w in zip(params, work):
+        if w is not p:
+            p.copy_(w)
 
 
 class SpecOptimizer(Optimizer):
@@ -53,9 +85,13 @@ class SpecOptimizer(Optimizer):
         """Load as torch does, but keep the float32 state of half-precision params in float32.
 
         torch casts every floating state tensor to its param's dtype on load, which would round
-        the fp32 moments of a bf16/fp16 param and break a bit-identical resume.
+        the fp32 moments of a bf16/fp16 param and break a bit-identical resume. Settings a saved
+        group lacks (a transformers state dict has no ``impl``) keep this optimizer's values.
         """
-        super().load_state_dict(state_dict)
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) == len(self.param_groups):  # else torch's own check rejects it
+            saved_groups = [{**current, **saved} for current, saved in zip(self.param_groups, saved_groups)]
+        super().load_state_dict({**state_dict, "param_groups": saved_groups})
         saved_ids = chain.from_iterable(group["params"] for group in state_dict["param_groups"])
         params = chain.from_iterable(group["params"] for group in self.param_groups)
         for param_id, p in zip(saved_ids, params):

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 
-from optimspec.reference._spec import Boolean, Integer, Real, out_of_range, require
+from optimspec.reference._spec import Boolean, Integer, OneOf, Real, out_of_range, require
 
-__all__ = ["boolean", "integer", "out_of_range", "pair", "real"]
+__all__ = ["boolean", "integer", "one_of", "out_of_range", "pair", "real"]
 
 
 def real(
@@ -54,3 +54,8 @@ def pair(owner: str, name: str, value: object) -> None:
 def boolean(owner: str, name: str, value: object) -> None:
     """Require ``True`` or ``False`` (a flag given as ``1`` or ``"yes"`` is a mistake, not a flag)."""
     require(owner, name, value, Boolean())
+
+
+def one_of(owner: str, name: str, value: object, allowed: tuple[str, ...]) -> None:
+    """Require one of a fixed set of values (an implementation path such as ``impl="fused"``)."""
+    require(owner, name, value, OneOf(allowed))

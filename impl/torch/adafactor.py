@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -10,8 +11,11 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-from . import _checks
-from ._base import HALF_DTYPES, SpecOptimizer
+from . import _checks, _kernels
+from ._base import HALF_DTYPES, SpecOptimizer, kernel_eligible, write_back
+
+#: The selectable implementation paths, the default first.
+IMPLS = ("fused", "per_tensor")
 
 
 def _rms(tensor: torch.Tensor) -> torch.Tensor:
@@ -92,6 +96,8 @@ class Adafactor(SpecOptimizer):
         0.495
     """
 
+    IMPLS = IMPLS
+
     def __init__(
         self,
         params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
@@ -104,6 +110,8 @@ class Adafactor(SpecOptimizer):
         scale_parameter: bool = True,
         relative_step: bool = True,
         warmup_init: bool = False,
+        *,
+        impl: str = "fused",
     ) -> None:
         defaults = {
             "lr": lr,
@@ -115,6 +123,7 @@ class Adafactor(SpecOptimizer):
             "scale_parameter": scale_parameter,
             "relative_step": relative_step,
             "warmup_init": warmup_init,
+            "impl": impl,
         }
         super().__init__(params, defaults)
 
@@ -138,6 +147,7 @@ class Adafactor(SpecOptimizer):
         if group["beta1"] is not None:
             _checks.real(owner, "beta1", group["beta1"], low=0.0, high=1.0)
         _checks.real(owner, "weight_decay", group["weight_decay"], low=0.0)
+        _checks.one_of(owner, "impl", group["impl"], IMPLS)
 
     @staticmethod
     def _get_lr(param_group: dict[str, Any], param_state: dict[str, Any]) -> float | torch.Tensor:
@@ -145,10 +155,7 @@ class Adafactor(SpecOptimizer):
 
         The name is transformers': its ``AdafactorSchedule`` calls it, and so works with this class.
         """
-        rel_step_size = param_group["lr"]
-        if param_group["relative_step"]:
-            min_step = 1e-6 * param_state["step"] if param_group["warmup_init"] else 1e-2
-            rel_step_size = min(min_step, 1.0 / math.sqrt(param_state["step"]))
+        rel_step_size = _relative_step_size(param_group, param_state["step"])
         param_scale = 1.0
         if param_group["scale_parameter"]:
             # Python max keeps upstream's types: eps[1] (a float) unless RMS (a tensor) is larger.
@@ -160,46 +167,125 @@ class Adafactor(SpecOptimizer):
         """Perform one update of every param that has a gradient; returns the closure's loss."""
         loss = self._run_closure(closure)
         for group in self.param_groups:
-            for p, grad in self._params_with_grad(group):
-                self._update_param(p, grad, group)
+            self._update_group(group)
         return loss
 
-    def _update_param(self, p: torch.Tensor, grad: torch.Tensor, group: dict[str, Any]) -> None:
-        half = p.dtype in HALF_DTYPES
-        if grad.dtype in HALF_DTYPES:
-            grad = grad.float()
-        work = p.float() if half else p  # half params: an fp32 copy, rounded back once at the end
-        state = self.state[p]
-        if not state:
-            _init_state(state, grad, group["beta1"])
+    def _update_group(self, group: dict[str, Any]) -> None:
+        library = _kernels.library() if group["impl"] == "fused" else None
+        params, works, grads, states = [], [], [], []  # what the fused kernel takes, in order
+        for p, grad in self._params_with_grad(group):
+            # Half params and gradients: float32 copies; the param is rounded back once per step.
+            work = p.float() if p.dtype in HALF_DTYPES else p
+            if grad.dtype in HALF_DTYPES:
+                grad = grad.float()
+            state = self.state[p]
+            if not state:
+                _init_state(state, grad, group["beta1"])
+            state["step"] += 1
+            if library is None or not _kernel_takes(work, grad, state):
+                _per_tensor_update(work, grad, state, group)
+                write_back([p], [work])
+            elif work is not p:  # a half param: its float32 copies live for this tensor only
+                _fused_update(library, [p], [work], [grad], [state], group)
+            else:
+                params.append(p)
+                works.append(work)
+                grads.append(grad)
+                states.append(state)
+        if params:
+            _fused_update(library, params, works, grads, states, group)
 
-        state["step"] += 1
-        state["RMS"] = _rms(work)
-        lr = self._get_lr(group, state)
-        # `**` rather than math.pow: the same C pow on these finite inputs, and torch.compile can
-        # keep the int step dynamic through it instead of recompiling at every step.
-        beta2t = 1.0 - state["step"] ** group["decay_rate"]
-        update = grad**2 + group["eps"][0]
-        if grad.dim() >= 2:
-            row, col = state["exp_avg_sq_row"], state["exp_avg_sq_col"]
-            row.mul_(beta2t).add_(update.mean(dim=-1), alpha=1.0 - beta2t)
-            col.mul_(beta2t).add_(update.mean(dim=-2), alpha=1.0 - beta2t)
-            update = _approx_sq_grad(row, col).mul_(grad)
-        else:
-            exp_avg_sq = state["exp_avg_sq"]
-            exp_avg_sq.mul_(beta2t).add_(update, alpha=1.0 - beta2t)
-            update = exp_avg_sq.rsqrt().mul_(grad)
-        update.div_((_rms(update) / group["clip_threshold"]).clamp_(min=1.0))
-        update.mul_(lr)
-        if group["beta1"] is not None:
-            exp_avg = state["exp_avg"]
-            exp_avg.mul_(group["beta1"]).add_(update, alpha=1 - group["beta1"])
-            update = exp_avg
-        if group["weight_decay"] != 0:
-            work.add_(work, alpha=-group["weight_decay"] * lr)
-        work.sub_(update)
-        if half:
-            p.copy_(work)
+
+_STATE_TENSORS = ("exp_avg", "exp_avg_sq_row", "exp_avg_sq_col", "exp_avg_sq")
+
+
+def _kernel_takes(work: torch.Tensor, grad: torch.Tensor, state: dict[str, Any]) -> bool:
+    """Whether the fused kernel can update this param in place (an empty one keeps transformers'
+    NaN ``RMS`` through the per-tensor path)."""
+    if work.numel() == 0 or not kernel_eligible(work, grad):
+        return False
+    return all(kernel_eligible(work, state[key]) for key in _STATE_TENSORS if key in state)
+
+
+def _relative_step_size(group: dict[str, Any], step: int) -> float:
+    """ρ of the formula: the group's lr, or the relative step at ``step``."""
+    if not group["relative_step"]:
+        return group["lr"]
+    min_step = 1e-6 * step if group["warmup_init"] else 1e-2
+    return min(min_step, 1.0 / math.sqrt(step))
+
+
+def _per_tensor_update(work: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+    """transformers' update of one param (its float32 copy for half params), torch op for torch op."""
+    state["RMS"] = _rms(work)
+    lr = Adafactor._get_lr(group, state)
+    # `**` rather than math.pow: the same C pow on these finite inputs, and torch.compile can
+    # keep the int step dynamic through it instead of recompiling at every step.
+    beta2t = 1.0 - state["step"] ** group["decay_rate"]
+    update = grad**2 + group["eps"][0]
+    if grad.dim() >= 2:
+        row, col = state["exp_avg_sq_row"], state["exp_avg_sq_col"]
+        row.mul_(beta2t).add_(update.mean(dim=-1), alpha=1.0 - beta2t)
+        col.mul_(beta2t).add_(update.mean(dim=-2), alpha=1.0 - beta2t)
+        update = _approx_sq_grad(row, col).mul_(grad)
+    else:
+        exp_avg_sq = state["exp_avg_sq"]
+        exp_avg_sq.mul_(beta2t).add_(update, alpha=1.0 - beta2t)
+        update = exp_avg_sq.rsqrt().mul_(grad)
+    update.div_((_rms(update) / group["clip_threshold"]).clamp_(min=1.0))
+    update.mul_(lr)
+    if group["beta1"] is not None:
+        exp_avg = state["exp_avg"]
+        exp_avg.mul_(group["beta1"]).add_(update, alpha=1 - group["beta1"])
+        update = exp_avg
+    if group["weight_decay"] != 0:
+        work.add_(work, alpha=-group["weight_decay"] * lr)
+    work.sub_(update)
+
+
+def _fused_update(
+    library: Any,
+    params: list[torch.Tensor],
+    works: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    states: list[dict[str, Any]],
+    group: dict[str, Any],
+) -> None:
+    """optimspec's fused CPU kernel (``kernels.c``): every eligible param of the group in one call.
+
+    It computes the step of :func:`_per_tensor_update` in three passes over memory (statistics, the
+    sum of u², the update; two for vectors), one rounding per elementwise operation in the
+    reference's order, reductions accumulated in float64. ``RMS`` is kept as a Python float.
+    """
+    beta1 = group["beta1"]
+    hparams = _kernels.AdafactorHparams(
+        eps1=group["eps"][0], eps2=group["eps"][1], clip_threshold=group["clip_threshold"],
+        beta1=beta1 or 0.0, weight_decay=group["weight_decay"],
+        scale_parameter=group["scale_parameter"], has_beta1=beta1 is not None,
+    )
+    for dtype in {work.dtype for work in works}:
+        index = [i for i, work in enumerate(works) if work.dtype == dtype]
+        tensors = (_kernels.AdafactorTensor * len(index))()
+        for x, i in zip(tensors, index):
+            work, state = works[i], states[i]
+            step = state["step"]
+            x.numel, x.param, x.grad = work.numel(), work.data_ptr(), grads[i].data_ptr()
+            x.factored = work.dim() >= 2
+            if x.factored:
+                x.rows, x.cols = work.shape[-2], work.shape[-1]
+                x.batch = x.numel // (x.rows * x.cols)
+                x.row, x.col = state["exp_avg_sq_row"].data_ptr(), state["exp_avg_sq_col"].data_ptr()
+            else:
+                x.sq = state["exp_avg_sq"].data_ptr()
+            if beta1 is not None:
+                x.exp_avg = state["exp_avg"].data_ptr()
+            x.rho, x.beta2t = _relative_step_size(group, step), 1.0 - step ** group["decay_rate"]
+        run = getattr(library, f"adafactor_{_kernels.suffix_of(dtype)}")
+        if run(len(index), tensors, ctypes.byref(hparams)) != 0:
+            raise MemoryError("Adafactor: the fused kernel could not allocate its scratch memory")
+        for x, i in zip(tensors, index):
+            states[i]["RMS"] = x.rms
+    write_back(params, works)
 
 
 class AdafactorSchedule(LambdaLR):

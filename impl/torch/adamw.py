@@ -1,15 +1,29 @@
-"""transformers' legacy ``AdamW`` (v4.16–v4.49; removed upstream in v4.50), as a supported class."""
+"""transformers' legacy ``AdamW`` (v4.16–v4.49; removed upstream in v4.50), as a supported class.
+
+Three implementation paths compute the same step (``AdamW(..., impl=...)``):
+
+* ``"fused"`` (default): optimspec's compiled CPU kernel, the whole step in one pass over memory
+  (:func:`_fused_update`); the foreach path where the kernel does not apply.
+* ``"foreach"``: the multi-tensor ``torch._foreach_*`` ops, in the per-tensor path's order.
+* ``"per_tensor"``: transformers' own for-loop, operation for operation: bit-identical to
+  transformers' AdamW for float32 and float64 params.
+"""
 
 from __future__ import annotations
 
+import ctypes
 import math
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from . import _checks
-from ._base import HALF_DTYPES, SpecOptimizer, compute_dtype
+from . import _checks, _kernels
+from ._base import HALF_DTYPES, SpecOptimizer, compute_dtype, float32_work, kernel_eligible, write_back
+
+#: The selectable implementation paths, the default first.
+IMPLS = ("fused", "foreach", "per_tensor")
 
 
 class AdamW(SpecOptimizer):
@@ -28,18 +42,26 @@ class AdamW(SpecOptimizer):
     and has other defaults (``eps=1e-6``, ``weight_decay=0.0``). ``correct_bias=False`` is the
     original BERT behaviour (``s = lr``).
 
-    dtypes: float32 and float64 params compute in their own dtype (float64 agrees with the NumPy
-    reference to rounding). For float16/bfloat16 params the moments are kept in float32 and the
-    step is computed in float32 from the upcast param and gradient; the param is rounded to its
-    dtype once per step. (transformers ran the whole update in the half dtype, where ``g·g``
-    underflows.) There are no persistent fp32 master weights: an update smaller than half an ulp
-    of the param is lost, as with Adafactor.
+    dtypes: float32 and float64 params compute in their own dtype. For float16/bfloat16 params the
+    moments are kept in float32 and the step is computed in float32 from an upcast copy of the
+    param and gradient; the param is rounded to its dtype once per step. (transformers ran the
+    whole update in the half dtype, where ``g·g`` underflows.) There is no persistent float32 copy
+    of the param: an update smaller than half an ulp of the param is lost, as in transformers.
+
+    Paths (``impl``): ``"fused"`` (default) runs the step above in one pass over memory in a compiled
+    CPU kernel (built on first use; see :mod:`optimspec.torch._kernels`), one IEEE rounding per
+    operation in this order; it agrees with the other paths to rounding (torch's own kernels fuse
+    some multiply-adds), not bit for bit. Tensors the kernel does not take (CUDA, half precision
+    after its float32 copy is made... see :func:`~optimspec.torch._base.kernel_eligible`), and every
+    tensor where no C compiler is available, take the foreach path. ``"foreach"`` and
+    ``"per_tensor"`` run torch ops in this order and are bit-identical to each other and, for
+    float32 and float64 params, to transformers' AdamW.
 
     Arguments are checked at construction (``ValueError`` naming the argument): ``lr >= 0``,
     ``0 <= betas[i] < 1``, ``eps >= 0``, ``weight_decay >= 0`` (transformers silently ignored a
-    negative decay), ``correct_bias`` a bool. ``eps=0`` is allowed, and then a coordinate whose
-    gradient has always been 0 gives 0/0 = NaN, as upstream. NaN/inf gradients propagate into the
-    params. Sparse gradients raise ``RuntimeError``.
+    negative decay), ``correct_bias`` a bool, ``impl`` one of :data:`IMPLS`. ``eps=0`` is allowed,
+    and then a coordinate whose gradient has always been 0 gives 0/0 = NaN, as upstream. NaN/inf
+    gradients propagate into the params. Sparse gradients raise ``RuntimeError``.
 
     Args:
         params: parameters or param-group dicts.
@@ -49,8 +71,7 @@ class AdamW(SpecOptimizer):
         weight_decay: decoupled decay rate, applied after the Adam step, scaled by ``lr``.
         correct_bias: fold the bias corrections into the step size.
         no_deprecation_warning: accepted for compatibility; this class is supported and never warns.
-        foreach: use the multi-tensor ``torch._foreach_*`` path. ``None`` picks it when every param
-            of a group is on CUDA. Both paths run the same operations in the same order.
+        impl: the implementation path, ``"fused"``, ``"foreach"`` or ``"per_tensor"`` (per group).
 
     Example:
         >>> import torch
@@ -63,6 +84,8 @@ class AdamW(SpecOptimizer):
         [0.99975975, -0.50099989]
     """
 
+    IMPLS = IMPLS
+
     def __init__(
         self,
         params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
@@ -73,7 +96,7 @@ class AdamW(SpecOptimizer):
         correct_bias: bool = True,
         no_deprecation_warning: bool = False,
         *,
-        foreach: bool | None = None,
+        impl: str = "fused",
     ) -> None:
         defaults = {
             "lr": lr,
@@ -81,7 +104,7 @@ class AdamW(SpecOptimizer):
             "eps": eps,
             "weight_decay": weight_decay,
             "correct_bias": correct_bias,
-            "foreach": foreach,
+            "impl": impl,
         }
         super().__init__(params, defaults)
 
@@ -94,12 +117,7 @@ class AdamW(SpecOptimizer):
         _checks.real(owner, "eps", group["eps"], low=0.0)
         _checks.real(owner, "weight_decay", group["weight_decay"], low=0.0)
         _checks.boolean(owner, "correct_bias", group["correct_bias"])
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        # Groups saved by transformers' AdamW have no "foreach" key.
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
+        _checks.one_of(owner, "impl", group["impl"], IMPLS)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
@@ -110,8 +128,7 @@ class AdamW(SpecOptimizer):
         return loss
 
     def _update_group(self, group: dict[str, Any]) -> None:
-        params, grads, exp_avgs, exp_avg_sqs, step_sizes = [], [], [], [], []
-        lr, (beta1, beta2) = group["lr"], group["betas"]
+        batch = _Batch()
         for p, grad in self._params_with_grad(group):
             state = self.state[p]
             if not state:
@@ -120,67 +137,152 @@ class AdamW(SpecOptimizer):
                 state["exp_avg"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
                 state["exp_avg_sq"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
             state["step"] += 1
-            step_size = lr
-            if group["correct_bias"]:
-                step_size = lr * math.sqrt(1.0 - beta2 ** state["step"]) / (1.0 - beta1 ** state["step"])
-            params.append(p)
-            grads.append(grad.to(state["exp_avg"].dtype))
-            exp_avgs.append(state["exp_avg"])
-            exp_avg_sqs.append(state["exp_avg_sq"])
-            step_sizes.append(step_size)
-        if not params:
-            return
-        # Half params are updated through an fp32 copy, rounded back once at the end.
-        work = [p.float() if p.dtype in HALF_DTYPES else p for p in params]
-        use_foreach = group["foreach"]
-        if use_foreach is None:
-            use_foreach = all(p.is_cuda for p in params)
-        update = _foreach_update if use_foreach else _single_tensor_update
-        # Decay is skipped unless weight_decay > 0, as upstream (not when lr * weight_decay is 0).
-        decay = -lr * group["weight_decay"] if group["weight_decay"] > 0.0 else None
-        update(work, grads, exp_avgs, exp_avg_sqs, step_sizes, beta1, beta2, group["eps"], decay)
-        for p, w in zip(params, work):
-            if w is not p:
-                p.copy_(w)
+            batch.add(p, grad, state)
+        if batch.params:
+            _UPDATES[group["impl"]](batch, _Hyper.of(group))
 
 
-def _single_tensor_update(
-    params: list[torch.Tensor],
-    grads: list[torch.Tensor],
-    exp_avgs: list[torch.Tensor],
-    exp_avg_sqs: list[torch.Tensor],
-    step_sizes: list[float],
-    beta1: float,
-    beta2: float,
-    eps: float,
-    decay: float | None,
-) -> None:
-    for p, g, m, v, step_size in zip(params, grads, exp_avgs, exp_avg_sqs, step_sizes):
-        m.mul_(beta1).add_(g, alpha=1.0 - beta1)
-        v.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
-        denom = v.sqrt().add_(eps)
-        p.addcdiv_(m, denom, value=-step_size)
+@dataclass(frozen=True)
+class _Hyper:
+    """A group's hyperparameters, read once per step."""
+
+    lr: float
+    beta1: float
+    beta2: float
+    eps: float
+    weight_decay: float
+    correct_bias: bool
+
+    @classmethod
+    def of(cls, group: dict[str, Any]) -> _Hyper:
+        beta1, beta2 = group["betas"]
+        return cls(group["lr"], beta1, beta2, group["eps"], group["weight_decay"], group["correct_bias"])
+
+    def step_size(self, step: int) -> float:
+        """``s`` of the formula, in transformers' float64 order."""
+        if not self.correct_bias:
+            return self.lr
+        return self.lr * math.sqrt(1.0 - self.beta2**step) / (1.0 - self.beta1**step)
+
+    @property
+    def decay(self) -> float | None:
+        """The decay factor ``−lr·weight_decay``; ``None`` unless ``weight_decay > 0`` (as upstream)."""
+        return -self.lr * self.weight_decay if self.weight_decay > 0.0 else None
+
+
+class _Batch:
+    """The params of one group that step now, with their gradients, moments and step counters."""
+
+    __slots__ = ("params", "grads", "exp_avgs", "exp_avg_sqs", "steps")
+
+    def __init__(self) -> None:
+        self.params: list[torch.Tensor] = []
+        self.grads: list[torch.Tensor] = []
+        self.exp_avgs: list[torch.Tensor] = []
+        self.exp_avg_sqs: list[torch.Tensor] = []
+        self.steps: list[int] = []
+
+    def add(self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any]) -> None:
+        self.params.append(param)
+        self.grads.append(grad)
+        self.exp_avgs.append(state["exp_avg"])
+        self.exp_avg_sqs.append(state["exp_avg_sq"])
+        self.steps.append(state["step"])
+
+
+def _per_tensor_update(batch: _Batch, h: _Hyper) -> None:
+    """transformers' loop, one param at a time."""
+    decay = h.decay
+    for p, g, m, v, step in zip(batch.params, batch.grads, batch.exp_avgs, batch.exp_avg_sqs, batch.steps):
+        (work,), (g,) = float32_work([p], [g])
+        m.mul_(h.beta1).add_(g, alpha=1.0 - h.beta1)
+        v.mul_(h.beta2).addcmul_(g, g, value=1.0 - h.beta2)
+        denom = v.sqrt().add_(h.eps)
+        work.addcdiv_(m, denom, value=-h.step_size(step))
         if decay is not None:
-            p.add_(p, alpha=decay)
+            work.add_(work, alpha=decay)
+        write_back([p], [work])
 
 
-def _foreach_update(
+def _foreach_update(batch: _Batch, h: _Hyper) -> None:
+    """The per-tensor operations, each applied to every param at once (half params: float32
+    copies of all of them for the step)."""
+    work, grads = float32_work(batch.params, batch.grads)
+    _foreach_math(work, grads, batch.exp_avgs, batch.exp_avg_sqs, [h.step_size(t) for t in batch.steps], h)
+    write_back(batch.params, work)
+
+
+def _foreach_math(
     params: list[torch.Tensor],
     grads: list[torch.Tensor],
     exp_avgs: list[torch.Tensor],
     exp_avg_sqs: list[torch.Tensor],
     step_sizes: list[float],
-    beta1: float,
-    beta2: float,
-    eps: float,
-    decay: float | None,
+    h: _Hyper,
 ) -> None:
-    torch._foreach_mul_(exp_avgs, beta1)
-    torch._foreach_add_(exp_avgs, grads, alpha=1.0 - beta1)
-    torch._foreach_mul_(exp_avg_sqs, beta2)
-    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1.0 - beta2)
+    torch._foreach_mul_(exp_avgs, h.beta1)
+    torch._foreach_add_(exp_avgs, grads, alpha=1.0 - h.beta1)
+    torch._foreach_mul_(exp_avg_sqs, h.beta2)
+    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1.0 - h.beta2)
     denoms = torch._foreach_sqrt(exp_avg_sqs)
-    torch._foreach_add_(denoms, eps)
+    torch._foreach_add_(denoms, h.eps)
     torch._foreach_addcdiv_(params, exp_avgs, denoms, [-s for s in step_sizes])
-    if decay is not None:
-        torch._foreach_add_(params, params, alpha=decay)
+    if h.decay is not None:
+        torch._foreach_add_(params, params, alpha=h.decay)
+
+
+def _fused_update(batch: _Batch, h: _Hyper) -> None:
+    """optimspec's fused CPU kernel (``kernels.c``): the whole step in one pass over memory.
+
+    It runs the operations of :func:`_per_tensor_update` in the same order, one rounding each, on
+    the eligible tensors of the group (:func:`~optimspec.torch._base.kernel_eligible`) in one call;
+    the others, and every tensor where the kernels cannot be built, take the foreach path. A half
+    param is stepped on its own (float32 copies of it and its gradient, rounded back at once), so no
+    temporary outgrows one tensor.
+    """
+    step_sizes = [h.step_size(t) for t in batch.steps]
+    columns = (batch.params, batch.grads, batch.exp_avgs, batch.exp_avg_sqs, step_sizes)
+    direct = [i for i, p in enumerate(batch.params) if p.dtype not in HALF_DTYPES]
+    _kernel_or_foreach(*([column[i] for i in direct] for column in columns), h)
+    for i, p in enumerate(batch.params):
+        if p.dtype in HALF_DTYPES:
+            (work,), (grad,) = float32_work([p], [batch.grads[i]])
+            _kernel_or_foreach([work], [grad], [batch.exp_avgs[i]], [batch.exp_avg_sqs[i]], [step_sizes[i]], h)
+            write_back([p], [work])
+
+
+def _kernel_or_foreach(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    exp_avgs: list[torch.Tensor],
+    exp_avg_sqs: list[torch.Tensor],
+    step_sizes: list[float],
+    h: _Hyper,
+) -> None:
+    """The kernel on the tensors it takes (one call per dtype), the foreach ops on the rest."""
+    library = _kernels.library()
+    columns = (params, grads, exp_avgs, exp_avg_sqs)
+    taken = [
+        library is not None and kernel_eligible(p, g) and kernel_eligible(p, m) and kernel_eligible(p, v)
+        for p, g, m, v in zip(*columns)
+    ]
+    decay = h.decay
+    for dtype in {p.dtype for p, take in zip(params, taken) if take}:
+        index = [i for i, (p, take) in enumerate(zip(params, taken)) if take and p.dtype == dtype]
+        getattr(library, f"adamw_{_kernels.suffix_of(dtype)}")(
+            len(index),
+            *(_kernels.pointers([column[i] for i in index]) for column in columns),
+            (ctypes.c_int64 * len(index))(*(params[i].numel() for i in index)),
+            (ctypes.c_double * len(index))(*(step_sizes[i] for i in index)),
+            h.beta1, h.beta2, h.eps, decay or 0.0, decay is not None,
+        )
+    others = [i for i, take in enumerate(taken) if not take]
+    if others:
+        _foreach_math(*([column[i] for i in others] for column in (*columns, step_sizes)), h)
+
+
+_UPDATES: dict[str, Callable[[_Batch, _Hyper], None]] = {
+    "fused": _fused_update,
+    "foreach": _foreach_update,
+    "per_tensor": _per_tensor_update,
+}

@@ -27,7 +27,7 @@ def _adamw(params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
 
 
 def _adamw_foreach(params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    return ot.AdamW(params, lr=1e-2, betas=(0.8, 0.99), foreach=True)
+    return ot.AdamW(params, lr=1e-2, betas=(0.8, 0.99), impl="foreach")
 
 
 def _adafactor_manual(params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:

@@ -2,7 +2,7 @@
 
 * The whole golden tree runs through :mod:`optimspec.conformance.runner` with the
   ``optimspec.torch`` adapter (no divergence file): no case may fail or error; every invalid case
-  is rejected at construction.
+  is rejected at construction. So does every other implementation path, as its own adapter.
 * Every schedule golden case that both support gives bit-identical learning rates through the
   ``optimspec.torch`` adapter and the ``transformers`` adapter (transformers 5.x is the source
   the schedules were written from).
@@ -18,11 +18,7 @@ import pytest
 from optimspec.conformance import golden, runner
 from optimspec.conformance.adapters._torch_common import LambdaScheduleRunner
 from optimspec.conformance.adapters.base import Unsupported
-from optimspec.conformance.adapters.optimspec_torch import (
-    OptimspecTorchAdapter,
-    foreach,
-    forloop,
-)
+from optimspec.conformance.adapters.optimspec_torch import PATHS, OptimspecTorchAdapter
 from optimspec.conformance.adapters.transformers_v5 import TransformersAdapter
 
 
@@ -57,10 +53,14 @@ def test_every_invalid_case_is_rejected(record):
     assert all(r.outcome == "pass" for r in invalid), [r.id for r in invalid if r.outcome != "pass"]
 
 
-@pytest.mark.parametrize("factory", [foreach, forloop], ids=["foreach", "forloop"])
-def test_both_adamw_paths_conform(golden_files, factory):
-    results = runner.run(factory(), golden_files, runner.Options(select=["optim/adamw/*"], explain=False))
-    assert len(results) > 30
+@pytest.mark.parametrize("variant", [v for v in PATHS if v != "default"])
+def test_every_other_path_conforms(golden_files, variant):
+    """Each non-default path is an adapter of its own, covering exactly the optimizers that have it."""
+    adapter = OptimspecTorchAdapter(variant)
+    results = runner.run(adapter, golden_files, runner.Options(explain=False))
+    ran = {r.algorithm for r in results if r.outcome != "unsupported"}
+    assert ran == set(PATHS[variant])
+    assert len([r for r in results if r.outcome == "pass"]) > 30 * len(ran)
     assert not _failing(results)
 
 

@@ -129,8 +129,8 @@ def test_cuda_matches_cpu(dtype):
     init = [torch.randn(64, 32).to(dtype), torch.randn(32).to(dtype)]
     grads = [[torch.randn_like(x, dtype=torch.float32).to(dtype) for x in init] for _ in range(5)]
     makers = [
-        lambda ps: ot.AdamW(ps, lr=1e-2, weight_decay=0.1),  # foreach=None: the foreach path on CUDA
-        lambda ps: ot.AdamW(ps, lr=1e-2, weight_decay=0.1, foreach=False),
+        lambda ps: ot.AdamW(ps, lr=1e-2, weight_decay=0.1),  # fused: the foreach ops on CUDA
+        lambda ps: ot.AdamW(ps, lr=1e-2, weight_decay=0.1, impl="per_tensor"),
         lambda ps: ot.Adafactor(ps, beta1=0.9),
     ]
     for make in makers:

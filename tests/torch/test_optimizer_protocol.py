@@ -138,9 +138,9 @@ def test_added_param_groups_are_validated(make):
 
 def test_group_defaults_have_the_transformers_keys():
     assert set(AdamW([torch.nn.Parameter(torch.ones(1))]).defaults) == {
-        "lr", "betas", "eps", "weight_decay", "correct_bias", "foreach",
+        "lr", "betas", "eps", "weight_decay", "correct_bias", "impl",
     }
     assert set(Adafactor([torch.nn.Parameter(torch.ones(1))]).defaults) == {
         "lr", "eps", "clip_threshold", "decay_rate", "beta1", "weight_decay", "scale_parameter", "relative_step",
-        "warmup_init",
+        "warmup_init", "impl",
     }

@@ -106,9 +106,16 @@ def _run_impl(cls: type, hparams: dict[str, Any], params: dict[str, np.ndarray],
         state = {}
         for name, tensor in tensors.items():
             native = optimizer.state[tensor]
-            state[name] = {k: v if isinstance(v, int) else torch.as_tensor(v).double().numpy().copy() for k, v in native.items()}
+            state[name] = {k: v if isinstance(v, int) else _float64(v) for k, v in native.items()}
         snapshots.append(({n: t.detach().double().numpy().copy() for n, t in tensors.items()}, state))
     return snapshots
+
+
+def _float64(value: Any) -> np.ndarray:
+    """A state value (a tensor, or a Python float such as the fused path's ``RMS``) as float64."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().double().numpy().copy()
+    return np.asarray(value, dtype=np.float64)
 
 
 def _fields(record: Any) -> dict[str, Any]:
@@ -148,18 +155,21 @@ def _check_against_reference(algorithm: str, cls: type, hparams: dict[str, Any],
 
 
 @OPTIMIZER_EXAMPLES
-@given(hparams=adamw_hparams, problem=problems(), foreach=st.booleans())
-def test_adamw_matches_the_reference(hparams, problem, foreach):
+@given(hparams=adamw_hparams, problem=problems(), impl=st.sampled_from(ot.AdamW.IMPLS))
+def test_adamw_matches_the_reference(hparams, problem, impl):
     def adamw(params: list[torch.Tensor], **kwargs: Any) -> ot.AdamW:
-        return ot.AdamW(params, foreach=foreach, **kwargs)
+        return ot.AdamW(params, impl=impl, **kwargs)
 
     _check_against_reference("adamw", adamw, hparams, problem)
 
 
 @OPTIMIZER_EXAMPLES
-@given(hparams=adafactor_hparams(), problem=problems())
-def test_adafactor_matches_the_reference(hparams, problem):
-    _check_against_reference("adafactor", ot.Adafactor, hparams, problem)
+@given(hparams=adafactor_hparams(), problem=problems(), impl=st.sampled_from(ot.Adafactor.IMPLS))
+def test_adafactor_matches_the_reference(hparams, problem, impl):
+    def adafactor(params: list[torch.Tensor], **kwargs: Any) -> ot.Adafactor:
+        return ot.Adafactor(params, impl=impl, **kwargs)
+
+    _check_against_reference("adafactor", adafactor, hparams, problem)
 
 
 # --------------------------------------------------------------------------------------------------
