@@ -121,3 +121,22 @@ def group_hparams(hparams: Mapping[str, Any], param_groups: Sequence[Mapping[str
     if not param_groups:
         return [dict(hparams)]
     return [{**hparams, **g.get("hparams", {})} for g in param_groups]
+
+
+def with_defaults(algorithm: str, hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """The reference's defaults overlaid with ``hparams`` (not validated: validating is the peer's
+    job). Every peer adapter uses it, so an omitted hyperparameter means the spec's default, not the
+    peer's (torch AdamW's eps 1e-8 and weight_decay 1e-2 differ from transformers' 1e-6 and 0)."""
+    from optimspec.reference import registry
+
+    try:
+        defaults = registry.spec(algorithm).defaults()
+    except ValueError:  # a reference module not written yet
+        defaults = {}
+    return {**defaults, **hparams}
+
+
+def unused(value: Any) -> bool:
+    """A reference state field the tensor does not use: None, or the empty (0,) array the reference
+    stores for it (Adafactor's row/column statistics of a vector, ``exp_avg`` without beta1)."""
+    return value is None or (not isinstance(value, (int, float)) and np.shape(value) == (0,))

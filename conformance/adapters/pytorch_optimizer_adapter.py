@@ -25,7 +25,7 @@ import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._torch_common import StateField, StateMap, TorchStepper, torch_dtype, torch_versions
+from .torch_helpers import StateField, StateMap, TorchStepper, torch_dtype, torch_versions
 from .base import AlgorithmSupport, Capabilities, Unsupported
 
 ADAFACTOR_STATE = StateMap(

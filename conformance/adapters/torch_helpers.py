@@ -1,16 +1,28 @@
-"""Pieces the torch-based peer adapters share (torch.optim, transformers, timm, pytorch_optimizer).
+"""Public helpers that make a torch adapter a page long (every torch-based adapter here uses them:
+torch.optim, transformers, timm, pytorch_optimizer, optimi, optimspec.torch, the generic
+``--torch-optimizer`` adapter and the ``optimspec new-adapter torch`` template).
 
 * :class:`TorchStepper`: drives any ``torch.optim.Optimizer`` through the adapter interface. Each
   param group's hyperparameters are translated up front (so :class:`Unsupported` is raised by
   ``make_optimizer``, before anything runs); tensors live as float64 NumPy outside and as torch
   tensors of the case dtype inside; state crosses in the reference's field names through a
   :class:`StateMap`.
-* :class:`StateMap`: how one algorithm's reference state fields map onto a peer's ``optimizer.state``
-  entries (names, shapes, the step counter's type).
+* :class:`StateMap` / :class:`StateField`: how one algorithm's reference state fields map onto a
+  peer's ``optimizer.state`` entries (names, shapes, the step counter's type, the state dtype).
 * :class:`LambdaScheduleRunner` / :class:`MetricScheduleRunner`: drive a torch ``LRScheduler`` (or
-  anything with ``step()`` and the optimizer's group lrs) to the requested steps / over metrics.
+  anything with ``step()`` and the optimizer's group lrs) to the requested steps / over metrics;
+  :func:`dummy_optimizer` is the optimizer they schedule.
+* conversions: :func:`to_torch`, :func:`to_numpy`, :func:`torch_dtype`, :func:`scalar_step`;
+  :func:`torch_versions` for ``info()``; :func:`with_defaults` and :func:`unused` (from
+  :mod:`.base`, re-exported so a torch adapter imports from one place).
 
 torch is imported lazily, inside functions: importing this module costs nothing.
+
+Example (a complete AdamW adapter is ``optimspec new-adapter torch NAME``)::
+
+    >>> from optimspec.conformance.adapters.torch_helpers import StateField, StateMap
+    >>> StateMap((StateField("step", "step", "step_tensor"), StateField("exp_avg", "m"))).names()
+    {'step': 'step', 'exp_avg': 'm'}
 """
 
 from __future__ import annotations
@@ -22,28 +34,14 @@ from typing import Any
 
 import numpy as np
 
-from .base import StateDict, Tensors, Unsupported, group_hparams
+from .base import StateDict, Tensors, Unsupported, group_hparams, unused, with_defaults
+
+__all__ = [
+    "ADAFACTOR_STATE", "TORCH_DTYPES", "LambdaScheduleRunner", "MetricScheduleRunner", "StateField", "StateMap", "TorchStepper",
+    "dummy_optimizer", "scalar_step", "to_numpy", "to_torch", "torch_dtype", "torch_versions", "unused", "with_defaults",
+]
 
 TORCH_DTYPES = ("float64", "float32", "float16", "bfloat16")
-
-
-def with_defaults(algorithm: str, hparams: Mapping[str, Any]) -> dict[str, Any]:
-    """The reference's defaults overlaid with ``hparams`` (not validated: validating is the peer's
-    job). Every peer adapter uses it, so an omitted hyperparameter means the spec's default, not the
-    peer's (torch AdamW's eps 1e-8 and weight_decay 1e-2 differ from transformers' 1e-6 and 0)."""
-    from optimspec.reference import registry
-
-    try:
-        defaults = registry.spec(algorithm).defaults()
-    except ValueError:  # a reference module not written yet
-        defaults = {}
-    return {**defaults, **hparams}
-
-
-def unused(value: Any) -> bool:
-    """A reference state field the tensor does not use: None, or the empty (0,) array the reference
-    stores for it (Adafactor's row/column statistics of a vector, ``exp_avg`` without beta1)."""
-    return value is None or (not isinstance(value, (int, float)) and np.shape(value) == (0,))
 
 
 def torch_dtype(name: str) -> Any:
