@@ -191,11 +191,12 @@ def _adapter(name: str) -> Any:
         fail_usage(f"adapter {name!r} failed to load: {type(exc).__name__}: {exc}")
 
 
-def _divergences(adapter_name: str, user_files: Sequence[Path]) -> DivergenceSet:
+def _divergences(adapter_name: str, user_files: Sequence[Path], adapter: Any = None) -> DivergenceSet:
+    """The adapter's known divergences: its own file, the one shipped for its name, then ``user_files``."""
     from .divergences import DivergenceError, load
 
     try:
-        return load(adapter_name, user_files)
+        return load(adapter_name, user_files, adapter)
     except DivergenceError as exc:
         fail_usage(str(exc))
 
@@ -262,13 +263,14 @@ def check(
         sys.exit(_matrix(_root(golden_root), _options(select, dtypes, mode, timeout), DEFAULT_REPORTS_DIR, DEFAULT_DOC))
     if not adapter_name:
         fail_usage("--adapter NAME is required (or --all); `optimspec check --help` lists the ways to name one")
-    known = _divergences(adapter_name, divergences)
+    adapter = _adapter(adapter_name)
+    known = _divergences(adapter_name, divergences, adapter)
     root = _root(golden_root)
     files = _load(root)
     options = _options(select, dtypes, mode, timeout)
     if not selected_cases(files, options):
         fail_usage(f"the selection matches no case in {root} (see `optimspec list`)")
-    record = _run_with_progress(_adapter(adapter_name), adapter_name, files, options, known)
+    record = _run_with_progress(adapter, adapter_name, files, options, known)
     report = reports.build(record, root)
     _write_outputs(report, json_path, junit, markdown)
     reports.render_table(report, console)
@@ -295,7 +297,7 @@ def _matrix(root: Path, options: Options, reports_dir: Path, doc_path: Path | No
             errors.print(f"[bold red]error:[/] adapter {name!r} failed to load: {type(exc).__name__}: {exc}", soft_wrap=True)
             broken = True
             continue
-        report = reports.build(_run_with_progress(adapter, name, files, options, _divergences(name, ())), root)
+        report = reports.build(_run_with_progress(adapter, name, files, options, _divergences(name, (), adapter)), root)
         reports.write(reports_dir / f"{name}.json", reports.to_json(report))
         results[name] = report
     reports.render_combined(results, unavailable, console)
@@ -353,8 +355,8 @@ def explain(case_id: str, adapter_name: str | None, divergences: tuple[Path, ...
     explainer.describe_case(case, console)
     if not adapter_name:
         return
-    known = _divergences(adapter_name, divergences)
     adapter = _adapter(adapter_name)
+    known = _divergences(adapter_name, divergences, adapter)
     caps = adapter.capabilities()
     entry = known.lookup(case.id, case.dtype, runner.framework_versions(adapter.info()))
     result = runner.run_case(adapter, caps, case, runner.Options(timeout_s=timeout), entry, adapter_name)
@@ -423,8 +425,8 @@ def _plot_case(plots: Any, case_id: str, adapter_name: str | None, timeout: floa
     plots.check_case(case)
     result = caps = None
     if adapter_name is not None:
-        known = _divergences(adapter_name, ())
         adapter = _adapter(adapter_name)
+        known = _divergences(adapter_name, (), adapter)
         caps = adapter.capabilities()
         entry = known.lookup(case.id, case.dtype, runner.framework_versions(adapter.info()))
         result = runner.run_case(adapter, caps, case, runner.Options(timeout_s=timeout), entry, adapter_name)

@@ -60,6 +60,8 @@ BUILTINS: dict[str, Builtin] = {
     "optax": Builtin(f"{_HERE}.optax_adapter:OptaxAdapter", ("optax", "jax")),
     "timm": Builtin(f"{_HERE}.timm_adapter:TimmAdapter", ("timm", "torch")),
     "pytorch_optimizer": Builtin(f"{_HERE}.pytorch_optimizer_adapter:PytorchOptimizerAdapter", ("pytorch_optimizer", "torch")),
+    "optimi": Builtin(f"{_HERE}.optimi_adapter:decoupled", ("optimi", "torch")),
+    "optimi-fully-decoupled": Builtin(f"{_HERE}.optimi_adapter:fully_decoupled", ("optimi", "torch")),
     "optimspec.torch": Builtin(f"{_HERE}.optimspec_torch:OptimspecTorchAdapter", ("torch",)),
     "optimspec.tf": Builtin(f"{_HERE}.optimspec_tf:OptimspecTfAdapter", ("tensorflow", "keras")),
 }

@@ -38,7 +38,7 @@ from .base import StateDict, Tensors, Unsupported, group_hparams, unused, with_d
 
 __all__ = [
     "ADAFACTOR_STATE", "TORCH_DTYPES", "LambdaScheduleRunner", "MetricScheduleRunner", "StateField", "StateMap", "TorchStepper",
-    "dummy_optimizer", "scalar_step", "to_numpy", "to_torch", "torch_dtype", "torch_versions", "unused", "with_defaults",
+    "STEP_KINDS", "dummy_optimizer", "native_step", "scalar_step", "to_numpy", "to_torch", "torch_dtype", "torch_versions", "unused", "with_defaults",
 ]
 
 TORCH_DTYPES = ("float64", "float32", "float16", "bfloat16")
@@ -83,12 +83,31 @@ def scalar_step(value: Any) -> int:
 # --------------------------------------------------------------------------------------------------
 
 
+STEP_KINDS = ("step_tensor", "step_int", "step_int32")
+
+
+def native_step(kind: str, value: int) -> Any:
+    """A step counter as a peer stores it: ``kind`` is one of :data:`STEP_KINDS`."""
+    import torch
+
+    if kind == "step_tensor":
+        from torch.optim.optimizer import _get_scalar_dtype
+
+        return torch.tensor(float(value), dtype=_get_scalar_dtype())
+    if kind == "step_int32":
+        return torch.tensor(int(value), dtype=torch.int32)
+    if kind == "step_int":
+        return int(value)
+    raise ValueError(f"kind={kind!r} is not a step kind ({', '.join(STEP_KINDS)})")
+
+
 @dataclass(frozen=True)
 class StateField:
     """One reference state field and where it lives in the peer's per-param state.
 
     ``native``: the peer's key. ``kind``: "step_tensor" (a float 0-d tensor, torch.optim style),
-    "step_int" (a Python int, transformers style), "tensor" (same shape as the reference field
+    "step_int" (a Python int, transformers style), "step_int32" (an int32 0-d tensor, optimi
+    style), "tensor" (same shape as the reference field
     unless ``to_native`` / ``from_native`` reshape it), "float" (a Python float). ``state_dtype``:
     "param" (the param dtype) or "float32_for_half" (float32 when the param is half: transformers
     Adafactor up-casts).
@@ -106,26 +125,21 @@ class StateField:
 class StateMap:
     fields: Sequence[StateField] = field(default_factory=tuple)
     group_step: str | None = None  # the param-group key holding the step, for peers that count per group
+    group_step_kind: str = "step_int"  # its type, one of the step kinds of StateField
 
     def names(self) -> dict[str, str]:
         return {f.reference: f.native for f in self.fields}
 
     def load(self, param: Any, fields: Mapping[str, Any], dtype: str) -> dict[str, Any]:
         """The peer's state dict for one param from reference fields (None fields are skipped)."""
-        import torch
-
         native: dict[str, Any] = {}
         shape = tuple(param.shape)
         for f in self.fields:
             value = fields.get(f.reference)
             if unused(value):
                 continue
-            if f.kind == "step_tensor":
-                from torch.optim.optimizer import _get_scalar_dtype
-
-                native[f.native] = torch.tensor(float(value), dtype=_get_scalar_dtype())
-            elif f.kind == "step_int":
-                native[f.native] = int(value)
+            if f.kind in STEP_KINDS:
+                native[f.native] = native_step(f.kind, value)
             elif f.kind == "float":
                 native[f.native] = float(value)
             else:
@@ -143,7 +157,7 @@ class StateMap:
             if f.native not in native:
                 continue
             value = native[f.native]
-            if f.kind in ("step_tensor", "step_int"):
+            if f.kind in STEP_KINDS:
                 out[f.reference] = scalar_step(value)
             elif f.kind == "float":
                 out[f.reference] = float(to_numpy(value))
@@ -207,7 +221,9 @@ class TorchStepper:
     def _group_dict(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         import torch
 
-        probe = self.cls([torch.zeros(1, dtype=torch.float64, requires_grad=True)], **kwargs, **self.extra)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # advice about the settings (optimi's "high weight decay"), not errors
+            probe = self.cls([torch.zeros(1, dtype=torch.float64, requires_grad=True)], **kwargs, **self.extra)
         return {k: v for k, v in probe.param_groups[0].items() if k != "params"}
 
     # -- construction ------------------------------------------------------------------------------
@@ -244,7 +260,7 @@ class TorchStepper:
             if len(steps) > 1:
                 raise Unsupported(f"the peer keeps one step per param group; the state has per-tensor steps {sorted(steps)}")
             if steps:
-                group[self.state_map.group_step] = steps.pop()
+                group[self.state_map.group_step] = native_step(self.state_map.group_step_kind, steps.pop())
 
     # -- running -----------------------------------------------------------------------------------
 
