@@ -1,7 +1,8 @@
 """The ``optimspec`` command line.
 
 Commands: ``golden generate|verify``, ``list``, ``catalogue``, ``check``, ``explain``, ``report``
-(``report diff``), ``matrix`` and ``plot`` (matplotlib, imported only by that command).
+(``report diff``), ``matrix``, ``new-adapter`` and ``plot`` (matplotlib, imported only by that
+command).
 
 Exit codes: 0 ok / conformant, 1 conformance failures, 2 usage error (unknown or unavailable
 adapter, malformed divergence file, unreadable report), 3 integrity error (hash, schema or
@@ -191,6 +192,18 @@ def _adapter(name: str) -> Any:
         fail_usage(f"adapter {name!r} failed to load: {type(exc).__name__}: {exc}")
 
 
+def _generic_torch_adapter(target: str, mapping: Sequence[str], algorithm: str) -> Any:
+    """The generic adapter for a torch.optim.Optimizer class; exit 2 with the reason if it cannot be built."""
+    from .adapters import AdapterError
+
+    try:
+        from .adapters.generic_torch import TorchOptimizerAdapter, parse_mapping
+
+        return TorchOptimizerAdapter(target, parse_mapping(mapping), algorithm)
+    except (AdapterError, ImportError) as exc:
+        fail_usage(str(exc))
+
+
 def _divergences(adapter_name: str, user_files: Sequence[Path], adapter: Any = None) -> DivergenceSet:
     """The adapter's known divergences: its own file, the one shipped for its name, then ``user_files``."""
     from .divergences import DivergenceError, load
@@ -243,6 +256,9 @@ def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @main.command("check")
 @click.option("--adapter", "-a", "adapter_name", envvar="OPTIMSPEC_ADAPTER", metavar="NAME", help="Built-in name, entry-point name, or package.module:Factory ($OPTIMSPEC_ADAPTER).")
 @click.option("--all", "all_adapters", is_flag=True, help="Every available built-in adapter: the same as `optimspec matrix`.")
+@click.option("--torch-optimizer", metavar="PACKAGE.MODULE.CLASS", help="Check this torch.optim.Optimizer class with no adapter code (instead of --adapter).")
+@click.option("--map", "mapping", multiple=True, metavar="SPEC=NATIVE", help="With --torch-optimizer: the class's name for a spec hyperparameter or state field (eps=epsilon, betas=beta1,beta2, exp_avg=m); repeatable.")
+@click.option("--algorithm", default="adamw", show_default=True, metavar="NAME", help="With --torch-optimizer: the spec optimizer it implements.")
 @selection_options
 @click.option("--divergences", multiple=True, type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Known-divergence TOML files, layered over the adapter's shipped one (repeatable).")
 @click.option("--report", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report here.")
@@ -250,7 +266,8 @@ def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), help="Write a Markdown report here.")
 @ROOT_OPTION
 def check(
-    adapter_name: str | None, all_adapters: bool, select: tuple[str, ...], dtypes: tuple[str, ...], mode: str, timeout: float,
+    adapter_name: str | None, all_adapters: bool, torch_optimizer: str | None, mapping: tuple[str, ...], algorithm: str,
+    select: tuple[str, ...], dtypes: tuple[str, ...], mode: str, timeout: float,
     divergences: tuple[Path, ...], json_path: Path | None, junit: Path | None, markdown: Path | None, golden_root: Path | None,
 ) -> None:
     """Run the golden cases against one adapter and print the verdict matrix.
@@ -261,9 +278,15 @@ def check(
 
     if all_adapters:
         sys.exit(_matrix(_root(golden_root), _options(select, dtypes, mode, timeout), DEFAULT_REPORTS_DIR, DEFAULT_DOC))
-    if not adapter_name:
-        fail_usage("--adapter NAME is required (or --all); `optimspec check --help` lists the ways to name one")
-    adapter = _adapter(adapter_name)
+    if torch_optimizer and adapter_name:
+        fail_usage("give --adapter NAME or --torch-optimizer CLASS, not both")
+    if torch_optimizer:
+        adapter = _generic_torch_adapter(torch_optimizer, mapping, algorithm)
+        adapter_name = adapter.name
+    elif not adapter_name:
+        fail_usage("--adapter NAME is required (or --torch-optimizer CLASS, or --all); `optimspec check --help` lists the ways to name one")
+    else:
+        adapter = _adapter(adapter_name)
     known = _divergences(adapter_name, divergences, adapter)
     root = _root(golden_root)
     files = _load(root)
@@ -326,6 +349,33 @@ def matrix(names: tuple[str, ...], select: tuple[str, ...], dtypes: tuple[str, .
         fail_usage(f"not built-in adapters: {', '.join(unknown)}; built-in: {', '.join(adapters.builtin_names())}")
     options = _options(select, dtypes, mode, timeout)
     sys.exit(_matrix(_root(golden_root), options, reports_dir, None if no_doc else doc_path, names))
+
+
+# --------------------------------------------------------------------------------------------------
+# new-adapter
+# --------------------------------------------------------------------------------------------------
+
+
+@main.command("new-adapter")
+@click.argument("framework", type=click.Choice(["torch", "keras", "optax", "numpy"]))
+@click.argument("name")
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True, help="Where the two files go.")
+@click.option("--force", is_flag=True, help="Overwrite files that exist.")
+def new_adapter(framework: str, name: str, folder: Path, force: bool) -> None:
+    """Write a working, commented adapter NAME for FRAMEWORK and a pytest test for it.
+
+    As written, each template checks an implementation that conforms; the lines marked EDIT are
+    the ones to change for your own optimizer (docs/adapters.md walks through them)."""
+    from . import scaffold
+
+    try:
+        paths = scaffold.write(framework, name, folder, overwrite=force)
+    except scaffold.ScaffoldError as exc:
+        fail_usage(str(exc))
+    for path in paths:
+        console.print(f"wrote {path}")
+    module = scaffold.module_name(name)
+    console.print(f"next: edit the EDIT lines, then `PYTHONPATH={folder} optimspec check --adapter {module}:Adapter` and `pytest {folder / f'test_{module}.py'}`", soft_wrap=True)
 
 
 # --------------------------------------------------------------------------------------------------
