@@ -1,7 +1,8 @@
 """The ``optimspec`` command line.
 
 Commands: ``golden generate|verify``, ``list``, ``catalogue``, ``check``, ``explain``, ``report``
-(``report diff``), ``matrix`` and ``plot`` (matplotlib, imported only by that command).
+(``report diff``), ``matrix``, ``new-adapter`` and ``plot`` (matplotlib, imported only by that
+command).
 
 Exit codes: 0 ok / conformant, 1 conformance failures, 2 usage error (unknown or unavailable
 adapter, malformed divergence file, unreadable report), 3 integrity error (hash, schema or
@@ -191,11 +192,24 @@ def _adapter(name: str) -> Any:
         fail_usage(f"adapter {name!r} failed to load: {type(exc).__name__}: {exc}")
 
 
-def _divergences(adapter_name: str, user_files: Sequence[Path]) -> DivergenceSet:
+def _generic_torch_adapter(target: str, mapping: Sequence[str], algorithm: str) -> Any:
+    """The generic adapter for a torch.optim.Optimizer class; exit 2 with the reason if it cannot be built."""
+    from .adapters import AdapterError
+
+    try:
+        from .adapters.generic_torch import TorchOptimizerAdapter, parse_mapping
+
+        return TorchOptimizerAdapter(target, parse_mapping(mapping), algorithm)
+    except (AdapterError, ImportError) as exc:
+        fail_usage(str(exc))
+
+
+def _divergences(adapter_name: str, user_files: Sequence[Path], adapter: Any = None) -> DivergenceSet:
+    """The adapter's known divergences: its own file, the one shipped for its name, then ``user_files``."""
     from .divergences import DivergenceError, load
 
     try:
-        return load(adapter_name, user_files)
+        return load(adapter_name, user_files, adapter)
     except DivergenceError as exc:
         fail_usage(str(exc))
 
@@ -242,6 +256,9 @@ def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @main.command("check")
 @click.option("--adapter", "-a", "adapter_name", envvar="OPTIMSPEC_ADAPTER", metavar="NAME", help="Built-in name, entry-point name, or package.module:Factory ($OPTIMSPEC_ADAPTER).")
 @click.option("--all", "all_adapters", is_flag=True, help="Every available built-in adapter: the same as `optimspec matrix`.")
+@click.option("--torch-optimizer", metavar="PACKAGE.MODULE.CLASS", help="Check this torch.optim.Optimizer class with no adapter code (instead of --adapter).")
+@click.option("--map", "mapping", multiple=True, metavar="SPEC=NATIVE", help="With --torch-optimizer: the class's name for a spec hyperparameter or state field (eps=epsilon, betas=beta1,beta2, exp_avg=m); repeatable.")
+@click.option("--algorithm", default="adamw", show_default=True, metavar="NAME", help="With --torch-optimizer: the spec optimizer it implements.")
 @selection_options
 @click.option("--divergences", multiple=True, type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Known-divergence TOML files, layered over the adapter's shipped one (repeatable).")
 @click.option("--report", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report here.")
@@ -249,7 +266,8 @@ def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), help="Write a Markdown report here.")
 @ROOT_OPTION
 def check(
-    adapter_name: str | None, all_adapters: bool, select: tuple[str, ...], dtypes: tuple[str, ...], mode: str, timeout: float,
+    adapter_name: str | None, all_adapters: bool, torch_optimizer: str | None, mapping: tuple[str, ...], algorithm: str,
+    select: tuple[str, ...], dtypes: tuple[str, ...], mode: str, timeout: float,
     divergences: tuple[Path, ...], json_path: Path | None, junit: Path | None, markdown: Path | None, golden_root: Path | None,
 ) -> None:
     """Run the golden cases against one adapter and print the verdict matrix.
@@ -260,15 +278,22 @@ def check(
 
     if all_adapters:
         sys.exit(_matrix(_root(golden_root), _options(select, dtypes, mode, timeout), DEFAULT_REPORTS_DIR, DEFAULT_DOC))
-    if not adapter_name:
-        fail_usage("--adapter NAME is required (or --all); `optimspec check --help` lists the ways to name one")
-    known = _divergences(adapter_name, divergences)
+    if torch_optimizer and adapter_name:
+        fail_usage("give --adapter NAME or --torch-optimizer CLASS, not both")
+    if torch_optimizer:
+        adapter = _generic_torch_adapter(torch_optimizer, mapping, algorithm)
+        adapter_name = adapter.name
+    elif not adapter_name:
+        fail_usage("--adapter NAME is required (or --torch-optimizer CLASS, or --all); `optimspec check --help` lists the ways to name one")
+    else:
+        adapter = _adapter(adapter_name)
+    known = _divergences(adapter_name, divergences, adapter)
     root = _root(golden_root)
     files = _load(root)
     options = _options(select, dtypes, mode, timeout)
     if not selected_cases(files, options):
         fail_usage(f"the selection matches no case in {root} (see `optimspec list`)")
-    record = _run_with_progress(_adapter(adapter_name), adapter_name, files, options, known)
+    record = _run_with_progress(adapter, adapter_name, files, options, known)
     report = reports.build(record, root)
     _write_outputs(report, json_path, junit, markdown)
     reports.render_table(report, console)
@@ -295,7 +320,7 @@ def _matrix(root: Path, options: Options, reports_dir: Path, doc_path: Path | No
             errors.print(f"[bold red]error:[/] adapter {name!r} failed to load: {type(exc).__name__}: {exc}", soft_wrap=True)
             broken = True
             continue
-        report = reports.build(_run_with_progress(adapter, name, files, options, _divergences(name, ())), root)
+        report = reports.build(_run_with_progress(adapter, name, files, options, _divergences(name, (), adapter)), root)
         reports.write(reports_dir / f"{name}.json", reports.to_json(report))
         results[name] = report
     reports.render_combined(results, unavailable, console)
@@ -327,6 +352,33 @@ def matrix(names: tuple[str, ...], select: tuple[str, ...], dtypes: tuple[str, .
 
 
 # --------------------------------------------------------------------------------------------------
+# new-adapter
+# --------------------------------------------------------------------------------------------------
+
+
+@main.command("new-adapter")
+@click.argument("framework", type=click.Choice(["torch", "keras", "optax", "numpy"]))
+@click.argument("name")
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True, help="Where the two files go.")
+@click.option("--force", is_flag=True, help="Overwrite files that exist.")
+def new_adapter(framework: str, name: str, folder: Path, force: bool) -> None:
+    """Write a working, commented adapter NAME for FRAMEWORK and a pytest test for it.
+
+    As written, each template checks an implementation that conforms; the lines marked EDIT are
+    the ones to change for your own optimizer (docs/adapters.md walks through them)."""
+    from . import scaffold
+
+    try:
+        paths = scaffold.write(framework, name, folder, overwrite=force)
+    except scaffold.ScaffoldError as exc:
+        fail_usage(str(exc))
+    for path in paths:
+        console.print(f"wrote {path}")
+    module = scaffold.module_name(name)
+    console.print(f"next: edit the EDIT lines, then `PYTHONPATH={folder} optimspec check --adapter {module}:Adapter` and `pytest {folder / f'test_{module}.py'}`", soft_wrap=True)
+
+
+# --------------------------------------------------------------------------------------------------
 # explain
 # --------------------------------------------------------------------------------------------------
 
@@ -353,8 +405,8 @@ def explain(case_id: str, adapter_name: str | None, divergences: tuple[Path, ...
     explainer.describe_case(case, console)
     if not adapter_name:
         return
-    known = _divergences(adapter_name, divergences)
     adapter = _adapter(adapter_name)
+    known = _divergences(adapter_name, divergences, adapter)
     caps = adapter.capabilities()
     entry = known.lookup(case.id, case.dtype, runner.framework_versions(adapter.info()))
     result = runner.run_case(adapter, caps, case, runner.Options(timeout_s=timeout), entry, adapter_name)
@@ -423,8 +475,8 @@ def _plot_case(plots: Any, case_id: str, adapter_name: str | None, timeout: floa
     plots.check_case(case)
     result = caps = None
     if adapter_name is not None:
-        known = _divergences(adapter_name, ())
         adapter = _adapter(adapter_name)
+        known = _divergences(adapter_name, (), adapter)
         caps = adapter.capabilities()
         entry = known.lookup(case.id, case.dtype, runner.framework_versions(adapter.info()))
         result = runner.run_case(adapter, caps, case, runner.Options(timeout_s=timeout), entry, adapter_name)

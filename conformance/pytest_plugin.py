@@ -84,7 +84,7 @@ class CaseContext:
     def divergences(self) -> Any:
         from . import divergences
 
-        return divergences.load(self.name, [Path(p) for p in self.config.getoption("--optimspec-divergences")])
+        return divergences.load(self.name, [Path(p) for p in self.config.getoption("--optimspec-divergences")], adapter=self.adapter)
 
     def cases(self) -> list[Any]:
         from .runner import selected_cases

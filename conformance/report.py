@@ -192,11 +192,20 @@ def _dtype_order(dtype: str) -> tuple[int, str]:
     return (order.index(dtype) if dtype in order else len(order), dtype)
 
 
+def verdict(report: Mapping[str, Any]) -> str:
+    """The run's verdict in the matrix's words: conformant, known divergences, fails, …"""
+    cases = report["cases"]
+    counts = Counter(case["outcome"] for case in cases)
+    failing = sum(1 for case in cases if case.get("failing"))
+    other = sum(1 for case in cases if case["outcome"] == "not_applicable" and case.get("metric") != "rejects")
+    return _verdict(counts, failing, other)
+
+
 def headline(report: Mapping[str, Any]) -> str:
     summary, adapter = report["summary"], report["adapter"]
-    verdict = "conformant" if summary["conformant"] else f"{summary['failing']} failing"
+    verdict_ = verdict(report) + (f", {summary['failing']} failing" if summary["failing"] else "")
     counts = ", ".join(f"{n} {o}" for o, n in summary["outcomes"].items() if n)
-    return f"{adapter.get('requested', adapter.get('name'))}: {verdict} ({summary['total']} cases: {counts})"
+    return f"{adapter.get('requested', adapter.get('name'))}: {verdict_} ({summary['total']} cases: {counts})"
 
 
 def _failure_line(case: Mapping[str, Any]) -> tuple[str, str, str, str]:
@@ -259,9 +268,28 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         lines += ["## Failures", ""]
         lines += _md_table(["case", "outcome", "why", "diagnosis", "repro"], ([*_failure_line(c), f"`{c.get('repro', '')}`"] for c in failures))
         lines.append("")
+    lines += _known_divergences_section(report)
     if report.get("warnings"):
         lines += ["## Warnings", ""] + [f"- {w['message']}" + (f" (×{w['count']})" if w["count"] > 1 else "") for w in report["warnings"]] + [""]
     return "\n".join(lines)
+
+
+def _known_divergences_section(report: Mapping[str, Any]) -> list[str]:
+    """``## Known divergences``: each divergence entry that decided a case, with its reason, link
+    and the outcomes of the cases it covered."""
+    entries: dict[tuple[str, int], tuple[Mapping[str, Any], Counter[str]]] = {}
+    for case in report["cases"]:
+        entry = case.get("divergence")
+        if entry:
+            entries.setdefault((entry["file"], entry["index"]), (entry, Counter()))[1][case["outcome"]] += 1
+    if not entries:
+        return []
+    rows = (
+        [f"`{e['match']}`", e["kind"], e["outcome"] + ("" if e.get("strict", True) else " (not strict)"),
+         ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items())), e["reason"], e.get("link", "")]
+        for e, outcomes in entries.values()
+    )
+    return ["## Known divergences", "", *_md_table(["match", "kind", "outcome", "cases", "reason", "link"], rows), ""]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -270,8 +298,9 @@ def render_markdown(report: Mapping[str, Any]) -> str:
 
 
 def _junit_case(suite: ET.Element, case: Mapping[str, Any], adapter_name: str) -> str:
-    """Add one <testcase>; returns the JUnit status it got (passed, failure, error, skipped)."""
-    element = ET.SubElement(suite, "testcase", classname=f"optimspec.{adapter_name}.{case['algorithm']}", name=case["id"], time=f"{case.get('duration_s', 0.0):.4f}")
+    """Add one <testcase> (classname: the adapter's name; name: the case id); returns the JUnit
+    status it got (passed, failure, error, skipped)."""
+    element = ET.SubElement(suite, "testcase", classname=adapter_name, name=case["id"], time=f"{case.get('duration_s', 0.0):.4f}")
     text = "\n".join(f"{k}: {case[k]}" for k in ("message", "diagnosis", "repro") if case.get(k))
     outcome = case["outcome"]
     if not (case.get("message") or case.get("diagnosis")):
@@ -290,7 +319,7 @@ def _junit_case(suite: ET.Element, case: Mapping[str, Any], adapter_name: str) -
 
 def render_junit(report: Mapping[str, Any]) -> bytes:
     """JUnit XML for CI: failing cases are failures/errors; xfail, skip, n/a, unsupported skipped."""
-    adapter_name = str(report["adapter"].get("requested", report["adapter"].get("name")))
+    adapter_name = str(report["adapter"].get("name") or report["adapter"].get("requested"))
     root = ET.Element("testsuites")
     suite = ET.SubElement(root, "testsuite", name=f"optimspec.{adapter_name}")
     properties = ET.SubElement(suite, "properties")
@@ -387,7 +416,7 @@ def _verdict(counts: Mapping[str, int], failing: int, other_conventions: int) ->
         return "known divergences"
     if not judged:
         return "unsupported" if counts.get("unsupported") else "not run"
-    return "conforms" + (" (partially supported)" if counts.get("unsupported") else "")
+    return "conformant" + (" (partially supported)" if counts.get("unsupported") else "")
 
 
 def _spec_variant(algorithm: str) -> dict[str, str]:
@@ -452,7 +481,7 @@ def render_combined(reports: Mapping[str, Mapping[str, Any]], unavailable: Mappi
     for column in ("adapter", "algorithm", "cases", "verdict", "conventions"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        style = {"fails": "red", "conforms": "green"}.get(row.verdict.split(" ")[0], "")
+        style = {"fails": "red", "conformant": "green"}.get(row.verdict.split(" ")[0], "")
         table.add_row(row.adapter, row.algorithm, cell(row.counts), f"[{style}]{row.verdict}[/]" if style else row.verdict, row.conventions)
     console.print(table)
     console.print(LEGEND, style="dim", soft_wrap=True)
@@ -475,7 +504,7 @@ def render_conformance_doc(reports: Mapping[str, Mapping[str, Any]], unavailable
         "# Conformance matrix",
         "",
         "Each row: one library (adapter) on one algorithm of the spec, counted in golden cases. "
-        "*conforms*: every case it can express passes; *known divergences*: it follows another, "
+        "*conformant*: every case it can express passes; *known divergences*: it follows another, "
         "documented convention (`xfail` or `not_applicable` cases); *fails*: unexplained failures. "
         "*conventions*: the convention values the adapter declares and those its failures measured "
         "(\"behaves like …\"); *spec* when it follows the spec throughout.",

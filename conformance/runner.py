@@ -19,6 +19,7 @@ Outcomes (:data:`OUTCOMES`):
 
 from __future__ import annotations
 
+import copy
 import itertools
 import signal
 import threading
@@ -370,6 +371,11 @@ def _running_magnitudes(case: Case, start: Mapping[str, Any], grads: Sequence[Ma
     return out
 
 
+def _copied(*values: Any) -> tuple[Any, ...]:
+    """Deep copies of what an adapter is given: it may mutate them (docs/adapters.md, "Copying")."""
+    return copy.deepcopy(values)
+
+
 def _run_optimizer(adapter: Adapter, caps: Capabilities, case: Case, modes: Sequence[str]) -> tuple[_Check, list[str], dict[str, Any]]:
     dtype = case.group["dtype"]
     eps = EPS[dtype]
@@ -388,8 +394,8 @@ def _run_optimizer(adapter: Adapter, caps: Capabilities, case: Case, modes: Sequ
         tf_steps = {}
         for t in [c["step"] for c in checkpoints if c["step"] >= 1 and c["step"] - 1 in by_step]:
             before, after = by_step[t - 1], by_step[t]
-            stepper.load_state(before["params"], before["state"])
-            got = stepper.step(grads[t - 1])
+            stepper.load_state(*_copied(before["params"], before["state"]))
+            got = stepper.step(*_copied(grads[t - 1]))
             tf_steps[t] = got
             label = f"at step {t} (teacher_forced)"
             scales = teacher_forced_scales(case, before, after, grads[t - 1])
@@ -405,13 +411,13 @@ def _run_optimizer(adapter: Adapter, caps: Capabilities, case: Case, modes: Sequ
         if case.raw.get("starts_from_state"):
             if not caps.can_load_state:
                 raise Unsupported("the case starts from a stored state and the adapter cannot load state")
-            stepper.load_state(params0, by_step[0]["state"])
+            stepper.load_state(*_copied(params0, by_step[0]["state"]))
         else:
-            stepper.init(dict(params0))
+            stepper.init(*_copied(params0))
         fr_scales = free_running_scales(case, by_step, grads)
         fr_steps = {}
         for t in range(1, len(grads) + 1):
-            got = stepper.step(grads[t - 1])
+            got = stepper.step(*_copied(grads[t - 1]))
             if t in by_step:
                 fr_steps[t] = got
                 k = fr["k"] + fr["growth_per_step"] * t

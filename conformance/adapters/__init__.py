@@ -60,6 +60,8 @@ BUILTINS: dict[str, Builtin] = {
     "optax": Builtin(f"{_HERE}.optax_adapter:OptaxAdapter", ("optax", "jax")),
     "timm": Builtin(f"{_HERE}.timm_adapter:TimmAdapter", ("timm", "torch")),
     "pytorch_optimizer": Builtin(f"{_HERE}.pytorch_optimizer_adapter:PytorchOptimizerAdapter", ("pytorch_optimizer", "torch")),
+    "optimi": Builtin(f"{_HERE}.optimi_adapter:decoupled", ("optimi", "torch")),
+    "optimi-fully-decoupled": Builtin(f"{_HERE}.optimi_adapter:fully_decoupled", ("optimi", "torch")),
     "optimspec.torch": Builtin(f"{_HERE}.optimspec_torch:OptimspecTorchAdapter", ("torch",)),
     # every other selectable implementation path of optimspec.torch, so a bug in one is a failure
     "optimspec.torch-foreach": Builtin(f"{_HERE}.optimspec_torch:foreach", ("torch",)),

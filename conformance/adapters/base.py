@@ -1,18 +1,29 @@
 """The adapter interface: how the harness drives an implementation. NumPy in, NumPy out.
 
-An adapter converts golden inputs to its framework's tensors, runs the implementation, and converts
-results back to float64 NumPy arrays. State crosses the boundary in the reference's field names
-(``exp_avg``, ``exp_avg_sq``, ``step``, ...); ``AlgorithmSupport.state_names`` documents the mapping.
+The full contract, with a walkthrough, is docs/adapters.md; in short:
 
-* ``make_optimizer`` returns an :class:`OptimizerStepper` (stateful: it holds params and state);
-* ``make_schedule`` returns a :class:`ScheduleRunner`;
-* ``make_accumulator`` returns an :class:`AccumulatorRunner`.
-
-Any of them raises :class:`Unsupported` for a setting the implementation cannot express; the case is
-then ``unsupported``, not failed.
+* An adapter has a ``name``, ``info()`` (name, framework, versions, device: recorded in every
+  report), ``capabilities()`` (:class:`Capabilities`), and makes, afresh for every case, an
+  :class:`OptimizerStepper` (``make_optimizer``), a :class:`ScheduleRunner` (``make_schedule``) or
+  an :class:`AccumulatorRunner` (``make_accumulator``). It may name its own known-divergence TOML
+  in a ``divergence_file`` attribute (a path or an ``importlib.resources`` file).
+* ``hparams`` holds only what the case gives, in the spec's names (pairs as tuples, special floats
+  decoded); an absent one means the spec's default (:func:`with_defaults` fills them in).
+* ``param_groups`` is None (one group) or ``[{"params": [tensor names], "hparams": {overrides}},
+  ...]`` in the implementation's group order; :func:`group_hparams`, :func:`group_of`.
+* Tensors cross as float64 arrays holding values exact in the case dtype; state crosses in the
+  reference's field names (``step`` an int; a field the tensor does not use is None or an empty
+  ``(0,)`` array, :func:`unused`); a tensor at ``step`` 0 has fresh state.
+* Everything an adapter is given is its own copy (it may mutate it); what it returns belongs to the
+  harness (it must not mutate it later).
+* :class:`Unsupported` (from ``make_*`` preferably, or any stepper method): the implementation
+  cannot express this algorithm, dtype or setting; the case is ``unsupported``, neither passed nor
+  failed. Never for a numerical difference. Any other exception is the case's ``error``;
+  ``ValueError`` at construction is how out-of-domain hyperparameters are rejected.
 
 Third-party adapters plug in through the ``optimspec.adapters`` entry-point group or
-``--adapter package.module:Factory`` (a zero-argument callable returning an adapter).
+``--adapter package.module:Factory`` (a zero-argument callable returning an adapter);
+``optimspec new-adapter`` writes one to start from, and ``torch_helpers`` makes a torch one short.
 """
 
 from __future__ import annotations
@@ -28,7 +39,8 @@ StateDict = dict[str, dict[str, Any]]  # tensor name -> {reference field: array 
 
 
 class Unsupported(Exception):
-    """The implementation cannot represent this algorithm, setting or dtype (not a failure)."""
+    """The implementation cannot represent this algorithm, setting or dtype: the case is
+    ``unsupported`` (not a failure, not a pass). Not for numbers that differ: those must fail."""
 
 
 @dataclass(frozen=True)
@@ -48,27 +60,38 @@ class AlgorithmSupport:
 
 @dataclass(frozen=True)
 class Capabilities:
+    """What the harness may run. ``algorithms``: the rest is ``unsupported``; ``dtypes``: the case
+    dtypes of optimizer cases (per algorithm: ``AlgorithmSupport.dtypes``); ``can_load_state``
+    turns on teacher-forced checks (the main verdict; without it only free-running checks run, with
+    a warning); ``can_export_state`` turns on state comparison; ``validates_hparams`` runs the
+    ``invalid/`` cases (each ``make_*`` must raise ValueError; otherwise they are
+    ``not_applicable``); ``schedule_dtype``: the dtype schedules compute in, whose ε sets their
+    budgets."""
+
     algorithms: Mapping[str, AlgorithmSupport]
     dtypes: Sequence[str] = ("float64", "float32")
-    can_load_state: bool = False  # teacher-forced checks need it
-    can_export_state: bool = False  # state comparison needs it
-    validates_hparams: bool = False  # runs the `invalid/` cases
-    schedule_dtype: str = "float64"  # the dtype its schedules compute in
+    can_load_state: bool = False
+    can_export_state: bool = False
+    validates_hparams: bool = False
+    schedule_dtype: str = "float64"
 
 
 @runtime_checkable
 class OptimizerStepper(Protocol):
     def init(self, params: Tensors) -> None:
-        """Start from these params (already rounded to the case dtype) and fresh state."""
+        """Start from these params (float64 arrays holding values exact in the case dtype) and
+        fresh (step-0) state."""
 
     def step(self, grads: Mapping[str, np.ndarray | None]) -> Tensors:
-        """One optimizer step; returns every param after it."""
+        """One optimizer step (a None gradient: leave that tensor and its step alone); returns
+        every param after it, float64-convertible, in the golden shapes."""
 
     def load_state(self, params: Tensors, state: StateDict) -> None:
-        """Replace params and state (teacher forcing). Optional: raise Unsupported."""
+        """Replace params and state (teacher forcing): ``state[name]`` holds the reference's
+        fields; a tensor at step 0 has fresh state. Needs ``can_load_state``."""
 
     def export_state(self) -> StateDict:
-        """The current state in reference field names. Optional: raise Unsupported."""
+        """The current state in reference field names, as float64. Needs ``can_export_state``."""
 
 
 @runtime_checkable
@@ -95,15 +118,20 @@ class Adapter(Protocol):
     def info(self) -> dict[str, Any]:
         """name, framework and versions, device: recorded in every report."""
 
-    def capabilities(self) -> Capabilities: ...
+    def capabilities(self) -> Capabilities:
+        """What it implements and which checks it supports (called once per run)."""
 
     def make_optimizer(
         self, algorithm: str, hparams: Mapping[str, Any], param_groups: Sequence[Mapping[str, Any]] | None, dtype: str
-    ) -> OptimizerStepper: ...
+    ) -> OptimizerStepper:
+        """A fresh stepper for one case: ``hparams`` only as the case gives them, ``param_groups``
+        None or ``[{"params": [names], "hparams": {overrides}}]``, ``dtype`` the case's."""
 
-    def make_schedule(self, algorithm: str, hparams: Mapping[str, Any]) -> ScheduleRunner: ...
+    def make_schedule(self, algorithm: str, hparams: Mapping[str, Any]) -> ScheduleRunner:
+        """A fresh schedule for one case (rows: the lr after t scheduler steps, per param group)."""
 
-    def make_accumulator(self, algorithm: str, dtype: str) -> AccumulatorRunner: ...
+    def make_accumulator(self, algorithm: str, dtype: str) -> AccumulatorRunner:
+        """A fresh gradient accumulator for one case."""
 
 
 def group_of(name: str, param_groups: Sequence[Mapping[str, Any]] | None) -> int:
@@ -121,3 +149,22 @@ def group_hparams(hparams: Mapping[str, Any], param_groups: Sequence[Mapping[str
     if not param_groups:
         return [dict(hparams)]
     return [{**hparams, **g.get("hparams", {})} for g in param_groups]
+
+
+def with_defaults(algorithm: str, hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """The reference's defaults overlaid with ``hparams`` (not validated: validating is the peer's
+    job). Every peer adapter uses it, so an omitted hyperparameter means the spec's default, not the
+    peer's (torch AdamW's eps 1e-8 and weight_decay 1e-2 differ from transformers' 1e-6 and 0)."""
+    from optimspec.reference import registry
+
+    try:
+        defaults = registry.spec(algorithm).defaults()
+    except ValueError:  # a reference module not written yet
+        defaults = {}
+    return {**defaults, **hparams}
+
+
+def unused(value: Any) -> bool:
+    """A reference state field the tensor does not use: None, or the empty (0,) array the reference
+    stores for it (Adafactor's row/column statistics of a vector, ``exp_avg`` without beta1)."""
+    return value is None or (not isinstance(value, (int, float)) and np.shape(value) == (0,))

@@ -56,8 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from ._torch_common import unused, with_defaults
-from .base import AlgorithmSupport, Capabilities, StateDict, Tensors, Unsupported, group_hparams
+from .base import AlgorithmSupport, Capabilities, StateDict, Tensors, Unsupported, group_hparams, unused, with_defaults
 
 KERAS_DTYPES = ("float64", "float32")
 

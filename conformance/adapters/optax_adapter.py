@@ -48,8 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from ._torch_common import unused, with_defaults
-from .base import AlgorithmSupport, Capabilities, StateDict, Tensors, Unsupported, group_hparams
+from .base import AlgorithmSupport, Capabilities, StateDict, Tensors, Unsupported, group_hparams, unused, with_defaults
 
 OPTAX_DTYPES = ("float64", "float32")
 NP_DTYPES = {"float64": np.float64, "float32": np.float32}

@@ -32,9 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from ._torch_common import unused, with_defaults
 from .keras3 import make_variable
-from .base import AlgorithmSupport, Capabilities, StateDict, Tensors, Unsupported, group_hparams
+from .base import AlgorithmSupport, Capabilities, StateDict, Tensors, Unsupported, group_hparams, unused, with_defaults
 
 TF_DTYPES = ("float64", "float32")
 SLOTS = {"m": "_momentums", "v": "_velocities", "vhat": "_velocity_hats"}

@@ -25,7 +25,7 @@ import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._torch_common import ADAFACTOR_STATE, TORCH_DTYPES, StateField, StateMap, TorchStepper, torch_versions
+from .torch_helpers import ADAFACTOR_STATE, TORCH_DTYPES, StateField, StateMap, TorchStepper, torch_versions
 from .base import AlgorithmSupport, Capabilities, Unsupported
 
 ADAMW_STATE = StateMap((StateField("step", "step", "step_tensor"), StateField("exp_avg", "exp_avg"), StateField("exp_avg_sq", "exp_avg_sq")))

@@ -39,7 +39,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._torch_common import (
+from .torch_helpers import (
     TORCH_DTYPES,
     LambdaScheduleRunner,
     MetricScheduleRunner,

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ._torch_common import (
+from .torch_helpers import (
     ADAFACTOR_STATE,
     TORCH_DTYPES,
     LambdaScheduleRunner,

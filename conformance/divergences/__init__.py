@@ -1,9 +1,11 @@
 """Known divergences: curated TOML files that turn an expected failure into ``xfail``, ``skip`` or a
 wider tolerance, with a reason (DESIGN.md "Conformance harness", conformance-anchors §9.7).
 
-One file per adapter ships in this package (``<adapter name>.toml``) and is loaded automatically for
-that adapter; files given with ``--divergences`` are layered on top, and among the entries that apply
-to a case the last one loaded wins. The format::
+One file per built-in adapter ships in this package (``<adapter name>.toml``) and is loaded
+automatically for that adapter. Any adapter (an entry-point one, a ``module:Factory`` one) can ship
+its own file next to its code and name it in a ``divergence_file`` attribute (a path, or an
+``importlib.resources`` file): it is loaded first. Files given with ``--divergences`` are layered
+on top, and among the entries that apply to a case the last one loaded wins. The format::
 
     [[divergence]]
     match = "optim/adamw/conventions/*"   # fnmatch glob on the case id (required)
@@ -269,11 +271,28 @@ class DivergenceSet:
         return out
 
 
-def load(adapter_name: str | None, user_files: Sequence[Path] = ()) -> DivergenceSet:
-    """The shipped file of ``adapter_name`` (if any), then ``user_files`` in order."""
-    files = []
-    shipped = shipped_file(adapter_name) if adapter_name else None
-    if shipped is not None:
-        files.append(shipped)
-    files.extend(load_file(Path(path)) for path in user_files)
+def adapter_file(adapter: Any) -> DivergenceFile | None:
+    """The file an adapter ships itself, named by its optional ``divergence_file`` attribute: a path
+    or an ``importlib.resources`` Traversable (``resources.files("mylib") / "divergences.toml"``)."""
+    location = getattr(adapter, "divergence_file", None)
+    if location is None:
+        return None
+    if isinstance(location, (str, Path)):
+        return load_file(Path(location))
+    try:
+        data = location.read_bytes()
+    except (AttributeError, OSError) as exc:
+        raise DivergenceError(f"adapter {getattr(adapter, 'name', adapter)!r}: cannot read its divergence_file {location!r}: {exc}") from None
+    return parse(data, str(location))
+
+
+def load(adapter_name: str | None, user_files: Sequence[Path] = (), adapter: Any = None) -> DivergenceSet:
+    """The adapter's own file (``divergence_file``), the file shipped here for ``adapter_name``, then
+    ``user_files`` in order; the same bytes reached twice are loaded once."""
+    candidates = [adapter_file(adapter) if adapter is not None else None, shipped_file(adapter_name) if adapter_name else None]
+    candidates.extend(load_file(Path(path)) for path in user_files)
+    files: list[DivergenceFile] = []
+    for file in candidates:
+        if file is not None and all(f.sha256 != file.sha256 for f in files):
+            files.append(file)
     return DivergenceSet(tuple(files))

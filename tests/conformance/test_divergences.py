@@ -154,3 +154,30 @@ def test_every_shipped_file_parses() -> None:
         name = resource.name.removesuffix(".toml")
         file = divergences.shipped_file(name)
         assert file is not None and file.path.endswith(f"{name}.toml")
+
+
+class _OwnFileAdapter:
+    """An adapter (an entry-point one, say) that ships its known divergences itself."""
+
+    name = "mylib"
+
+    def __init__(self, location: object) -> None:
+        self.divergence_file = location
+
+
+def test_an_adapter_ships_its_own_divergence_file(tmp_path: Path) -> None:
+    own = tmp_path / "mylib.toml"
+    own.write_text(VALID)
+    user = tmp_path / "user.toml"
+    user.write_text("[[divergence]]\n" + BASE.replace('"xfail"', '"skip"'))
+    for location in (own, str(own), resources.files("optimspec.conformance.divergences").joinpath("torch.toml")):
+        layered = divergences.load("mylib", [], adapter=_OwnFileAdapter(location))
+        assert len(layered.files) == 1 and layered.files[0].entries, f"{location!r} is loaded"
+    layered = divergences.load("mylib", [user], adapter=_OwnFileAdapter(own))
+    assert [f.path for f in layered.files] == [str(own), str(user)], "its own file first, user files on top"
+    assert layered.lookup("optim/adamw/x/f32/y", "float32", {"torch": "2.13"}).outcome == "skip"
+    assert divergences.load("mylib", [own], adapter=_OwnFileAdapter(own)).files == layered.files[:1], "the same bytes load once"
+    with pytest.raises(divergences.DivergenceError, match="cannot read"):
+        divergences.load("mylib", [], adapter=_OwnFileAdapter(tmp_path / "missing.toml"))
+    with pytest.raises(divergences.DivergenceError, match="divergence_file"):
+        divergences.load("mylib", [], adapter=_OwnFileAdapter(object()))

@@ -33,7 +33,7 @@ ALGORITHMS = (
     "warmup_stable_decay",
     "adafactor_schedule",
 )
-DIVERGENCE_FILES = ("torch", "transformers", "keras", "optax", "timm", "pytorch_optimizer")
+DIVERGENCE_FILES = ("torch", "transformers", "keras", "optax", "timm", "pytorch_optimizer", "optimi")
 
 
 @pytest.fixture(scope="module")
@@ -249,6 +249,110 @@ def test_optax_state_loading_ignores_tensor_names() -> None:
 # --------------------------------------------------------------------------------------------------
 # optional peers
 # --------------------------------------------------------------------------------------------------
+
+
+# --------------------------------------------------------------------------------------------------
+# pytorch_optimizer
+# --------------------------------------------------------------------------------------------------
+
+
+def test_pytorch_optimizer_known_divergences_are_exact(files) -> None:
+    """Every failure is covered by a strict entry, and no entry covers a passing case (0 xpass)."""
+    pytest.importorskip("pytorch_optimizer")
+    from optimspec.conformance.adapters.pytorch_optimizer_adapter import PytorchOptimizerAdapter
+
+    results = _run(PytorchOptimizerAdapter(), files, ["optim/adafactor", "sched/"], known="pytorch_optimizer")
+    outcomes = Counter(r.outcome for r in results)
+    assert not _failing(results) and not outcomes["xpass"], outcomes
+    assert outcomes["pass"] >= 40 and outcomes["xfail"] >= 20, outcomes
+    by_id = _by_id(results)
+    cap = by_id["optim/adafactor/conventions/f64/beta2-cap-t3"]
+    assert cap.outcome == "not_applicable" and cap.diagnosis == "behaves like beta2_cap=0.999", "the declared β2 cap is the measured one"
+    assert by_id["optim/adafactor/shapes/f32/square-4x4-t2"].outcome == "pass"
+    assert by_id["sched/warmup_stable_decay/boundaries/w0"].outcome == "pass", "a WSD without warmup and with r > 0 matches transformers"
+
+
+def test_pytorch_optimizer_warmup_schedulers_lag_one_step() -> None:
+    """Read after t calls of step(), LinearScheduler holds λ(t − 1): the entries' stated cause."""
+    pytest.importorskip("pytorch_optimizer")
+    from optimspec.conformance.adapters.pytorch_optimizer_adapter import PytorchOptimizerAdapter
+    from optimspec.reference import run as ref
+
+    hparams = {"lr": 10.0, "num_warmup_steps": 2, "num_training_steps": 10}
+    steps = list(range(1, 11))
+    got = PytorchOptimizerAdapter().make_schedule("linear", hparams).values([0, *steps])[:, 0]
+    expected = ref.schedule_values("linear", [t - 1 for t in steps], hparams)[:, 0]
+    assert got[0] == 0.0, "row 0 is the scheduler's min_lr"
+    np.testing.assert_allclose(got[1:], expected, rtol=1e-15, err_msg="row t must equal the reference's λ(t − 1)")
+
+
+# --------------------------------------------------------------------------------------------------
+# optimi
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["decoupled", "fully_decoupled"])
+def test_optimi_known_divergences_are_exact(files, mode: str) -> None:
+    pytest.importorskip("optimi")
+    from optimspec.conformance.adapters.optimi_adapter import OptimiAdapter
+
+    adapter = OptimiAdapter(mode)
+    results = runner.execute(adapter, files, runner.Options(select=("optim/adamw",)), divergences.load(adapter.name, adapter=adapter)).results
+    outcomes = Counter(r.outcome for r in results)
+    assert not _failing(results) and not outcomes["xpass"], outcomes
+    assert outcomes["xfail"] <= 6, f"only the float32 cases below the separation threshold and NaN propagation may be xfail: {outcomes}"
+    by_id = _by_id(results)
+    tiny = by_id["optim/adamw/conventions/f64/tiny-grads-t3"]
+    assert tiny.outcome == "not_applicable" and tiny.diagnosis == "behaves like eps_placement=after_bias_correction"
+    if mode == "fully_decoupled":
+        assert by_id["optim/adamw/options/f64/zero-grads-t3"].diagnosis == "behaves like decay_scale=unscaled"
+
+
+@pytest.mark.parametrize("mode", ["decoupled", "fully_decoupled"])
+def test_optimi_steps_like_the_reference_under_its_declared_conventions(files, mode: str) -> None:
+    """Teacher-forced from the golden state (through the m̂/v̂ conversion), optimi's step is the
+    reference's step under the conventions the adapter declares, to a few ε·S."""
+    pytest.importorskip("optimi")
+    from optimspec.conformance import compare
+    from optimspec.conformance.adapters.optimi_adapter import OptimiAdapter
+    from optimspec.reference import registry
+    from optimspec.reference import run as ref
+
+    adapter = OptimiAdapter(mode)
+    variant = dict(adapter.capabilities().algorithms["adamw"].variant)
+    case = runner.find_case(files, "optim/adamw/options/f64/two-param-groups-t3")
+    checkpoints = {c["step"]: c for c in runner._checkpoints(case)}
+    grads = [runner.decode_tensors(g) for g in case.raw["grads"]]
+    stepper = adapter.make_optimizer("adamw", case.hparams(), case.param_groups(), "float64")
+    for t in (2, 3):
+        before = checkpoints[t - 1]
+        stepper.load_state(before["params"], before["state"])
+        got = stepper.step(grads[t - 1])
+        records = {n: registry.module("adamw").State(**f) for n, f in before["state"].items()}
+        expected, state = ref.optimizer_step("adamw", before["params"], grads[t - 1], records, case.hparams(), groups=case.param_groups(), variant=variant, dtype="float64")
+        scales = runner.teacher_forced_scales(case, before, {"params": expected}, grads[t - 1], variant)
+        for name in expected:
+            result = compare.compare(got[name], expected[name], scales.params[name], 2.0**-52, 8.0)
+            assert result.passed, f"{mode} step {t} params[{name}]: {result.problem}"
+        exported = stepper.export_state()
+        for name, record in state.items():
+            assert exported[name]["step"] == record.step
+            np.testing.assert_allclose(exported[name]["exp_avg"], record.exp_avg, rtol=1e-12, err_msg=f"{name}: m = m̂·(1 − β1ᵗ) on export")
+            np.testing.assert_allclose(exported[name]["exp_avg_sq"], record.exp_avg_sq, rtol=1e-12, err_msg=f"{name}: v = v̂·(1 − β2ᵗ) on export")
+
+
+def test_optimi_half_params_keep_a_kahan_buffer_across_load_state() -> None:
+    """A loaded half-precision state gets a zero compensation buffer (else optimi would reset the moments)."""
+    pytest.importorskip("optimi")
+    from optimspec.conformance.adapters.optimi_adapter import OptimiAdapter
+
+    stepper = OptimiAdapter().make_optimizer("adamw", {"lr": 1e-3}, None, "bfloat16")
+    params = {"w": np.array([1.0, -0.5, 0.25])}
+    stepper.load_state(params, {"w": {"step": 3, "exp_avg": np.array([0.1, 0.2, -0.1]), "exp_avg_sq": np.array([0.01, 0.04, 0.01])}})
+    stepper.step({"w": np.array([0.5, 0.5, 0.5])})
+    state = stepper.export_state()["w"]
+    assert state["step"] == 4
+    assert state["exp_avg"][0] == pytest.approx(0.9 * 0.1 + 0.1 * 0.5, rel=1e-2), "the loaded moment was kept, not reset"
 
 
 @pytest.mark.parametrize("module, factory", [("timm", "timm_adapter:TimmAdapter"), ("pytorch_optimizer", "pytorch_optimizer_adapter:PytorchOptimizerAdapter")])

@@ -105,6 +105,22 @@ def test_markdown(eps_report: dict[str, Any]) -> None:
     assert "| adamw | 2✗ | 2~ |" in text
     assert "## Failures" in text and "behaves like eps_placement=after_bias_correction" in text
     assert "`optimspec explain optim/adamw/conventions/f64/tiny-grads-t3 --adapter broken-eps-after`" in text
+    assert "## Known divergences" in text
+    assert "| `optim/adamw/conventions/f32/*` | convention | xfail | 2 xfail | follows torch.optim |  |" in text, "each entry that decided cases, with its reason"
+    section = text.split("## Known divergences")[1].split("##")[0]
+    assert "optim/never/*" not in section, "an entry that decided no case is not listed (the run warns about it)"
+
+
+def test_check_and_matrix_say_the_same_verdict(eps_report: dict[str, Any], golden_root: Path, golden_files: list[golden.GoldenFile], tmp_path: Path) -> None:
+    path = tmp_path / "f64.toml"
+    path.write_text(XFAIL_F32.replace("conventions/f32/*", "conventions/f64/*"))
+    known = make_report(broken.EpsAfterAdapter(), golden_root, golden_files, [tmp_path / "peer.toml", path], select=("optim/adamw/conventions/*",))
+    reference = make_report(ReferenceAdapter(), golden_root, golden_files, select=("optim/adamw/conventions/*",))
+    rows = {r.adapter: r.verdict for r in report.combined_rows({"known": known, "reference": reference})[0]}
+    assert (report.verdict(known), rows["known"]) == ("known divergences", "known divergences")
+    assert (report.verdict(reference), rows["reference"]) == ("conformant", "conformant")
+    assert report.headline(known).startswith("broken-eps-after: known divergences (4 cases: 4 xfail")
+    assert report.verdict(eps_report) == "fails"
 
 
 def test_terminal_table(eps_report: dict[str, Any]) -> None:
@@ -116,7 +132,7 @@ def test_terminal_table(eps_report: dict[str, Any]) -> None:
     assert "2✗" in text and "2~" in text
     assert "diagnosis: behaves like eps_placement=after_bias_correction" in text
     assert "repro: optimspec explain optim/adamw/conventions/f64/tiny-grads-t3" in text
-    assert "broken-eps-after: 2 failing" in text
+    assert "broken-eps-after: fails, 2 failing" in text, "the verdict in the matrix's words, then the count"
 
 
 def test_junit(eps_report: dict[str, Any]) -> None:
@@ -125,6 +141,7 @@ def test_junit(eps_report: dict[str, Any]) -> None:
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("5", "2", "0", "2")
     names = [case.get("name") for case in suite.iter("testcase")]
     assert names == [c["id"] for c in eps_report["cases"]], "JUnit test names are the case ids"
+    assert {case.get("classname") for case in suite.iter("testcase")} == {"broken-eps-after"}, "the classname is the adapter's name"
     failure = suite.find("testcase/failure")
     assert failure is not None and "diagnosis: behaves like" in (failure.text or "")
 
@@ -150,7 +167,7 @@ def test_combined_matrix_and_published_doc(eps_report: dict[str, Any], golden_ro
     declared = make_report(broken.DeclaredEpsAfterAdapter(), golden_root, golden_files, select=("optim/adamw/conventions/f64/tiny*",))
     reports = {"reference": reference, "eps": eps_report, "declared": declared}
     rows = {(r.adapter, r.algorithm): r for r in report.combined_rows(reports)[0]}
-    assert rows["reference", "adamw"].verdict == "conforms" and rows["reference", "adamw"].conventions == "spec"
+    assert rows["reference", "adamw"].verdict == "conformant" and rows["reference", "adamw"].conventions == "spec"
     assert rows["eps", "adamw"].verdict == "fails"
     # the f32 large-decay case misses by 1.2× its budget on an axis it was not built to separate:
     # honest to leave unexplained (runner.CLEARLY_FAILS)

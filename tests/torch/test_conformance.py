@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from optimspec.conformance import golden, runner
-from optimspec.conformance.adapters._torch_common import LambdaScheduleRunner
+from optimspec.conformance.adapters.torch_helpers import LambdaScheduleRunner
 from optimspec.conformance.adapters.base import Unsupported
 from optimspec.conformance.adapters.optimspec_torch import PATHS, OptimspecTorchAdapter
 from optimspec.conformance.adapters.transformers_v5 import TransformersAdapter

@@ -1,16 +1,28 @@
-"""Pieces the torch-based peer adapters share (torch.optim, transformers, timm, pytorch_optimizer).
+"""Public helpers that make a torch adapter a page long (every torch-based adapter here uses them:
+torch.optim, transformers, timm, pytorch_optimizer, optimi, optimspec.torch, the generic
+``--torch-optimizer`` adapter and the ``optimspec new-adapter torch`` template).
 
 * :class:`TorchStepper`: drives any ``torch.optim.Optimizer`` through the adapter interface. Each
   param group's hyperparameters are translated up front (so :class:`Unsupported` is raised by
   ``make_optimizer``, before anything runs); tensors live as float64 NumPy outside and as torch
   tensors of the case dtype inside; state crosses in the reference's field names through a
   :class:`StateMap`.
-* :class:`StateMap`: how one algorithm's reference state fields map onto a peer's ``optimizer.state``
-  entries (names, shapes, the step counter's type).
+* :class:`StateMap` / :class:`StateField`: how one algorithm's reference state fields map onto a
+  peer's ``optimizer.state`` entries (names, shapes, the step counter's type, the state dtype).
 * :class:`LambdaScheduleRunner` / :class:`MetricScheduleRunner`: drive a torch ``LRScheduler`` (or
-  anything with ``step()`` and the optimizer's group lrs) to the requested steps / over metrics.
+  anything with ``step()`` and the optimizer's group lrs) to the requested steps / over metrics;
+  :func:`dummy_optimizer` is the optimizer they schedule.
+* conversions: :func:`to_torch`, :func:`to_numpy`, :func:`torch_dtype`, :func:`scalar_step`;
+  :func:`torch_versions` for ``info()``; :func:`with_defaults` and :func:`unused` (from
+  :mod:`.base`, re-exported so a torch adapter imports from one place).
 
 torch is imported lazily, inside functions: importing this module costs nothing.
+
+Example (a complete AdamW adapter is ``optimspec new-adapter torch NAME``)::
+
+    >>> from optimspec.conformance.adapters.torch_helpers import StateField, StateMap
+    >>> StateMap((StateField("step", "step", "step_tensor"), StateField("exp_avg", "m"))).names()
+    {'step': 'step', 'exp_avg': 'm'}
 """
 
 from __future__ import annotations
@@ -22,28 +34,14 @@ from typing import Any
 
 import numpy as np
 
-from .base import StateDict, Tensors, Unsupported, group_hparams
+from .base import StateDict, Tensors, Unsupported, group_hparams, unused, with_defaults
+
+__all__ = [
+    "ADAFACTOR_STATE", "TORCH_DTYPES", "LambdaScheduleRunner", "MetricScheduleRunner", "StateField", "StateMap", "TorchStepper",
+    "STEP_KINDS", "dummy_optimizer", "native_step", "scalar_step", "to_numpy", "to_torch", "torch_dtype", "torch_versions", "unused", "with_defaults",
+]
 
 TORCH_DTYPES = ("float64", "float32", "float16", "bfloat16")
-
-
-def with_defaults(algorithm: str, hparams: Mapping[str, Any]) -> dict[str, Any]:
-    """The reference's defaults overlaid with ``hparams`` (not validated: validating is the peer's
-    job). Every peer adapter uses it, so an omitted hyperparameter means the spec's default, not the
-    peer's (torch AdamW's eps 1e-8 and weight_decay 1e-2 differ from transformers' 1e-6 and 0)."""
-    from optimspec.reference import registry
-
-    try:
-        defaults = registry.spec(algorithm).defaults()
-    except ValueError:  # a reference module not written yet
-        defaults = {}
-    return {**defaults, **hparams}
-
-
-def unused(value: Any) -> bool:
-    """A reference state field the tensor does not use: None, or the empty (0,) array the reference
-    stores for it (Adafactor's row/column statistics of a vector, ``exp_avg`` without beta1)."""
-    return value is None or (not isinstance(value, (int, float)) and np.shape(value) == (0,))
 
 
 def torch_dtype(name: str) -> Any:
@@ -85,12 +83,31 @@ def scalar_step(value: Any) -> int:
 # --------------------------------------------------------------------------------------------------
 
 
+STEP_KINDS = ("step_tensor", "step_int", "step_int32")
+
+
+def native_step(kind: str, value: int) -> Any:
+    """A step counter as a peer stores it: ``kind`` is one of :data:`STEP_KINDS`."""
+    import torch
+
+    if kind == "step_tensor":
+        from torch.optim.optimizer import _get_scalar_dtype
+
+        return torch.tensor(float(value), dtype=_get_scalar_dtype())
+    if kind == "step_int32":
+        return torch.tensor(int(value), dtype=torch.int32)
+    if kind == "step_int":
+        return int(value)
+    raise ValueError(f"kind={kind!r} is not a step kind ({', '.join(STEP_KINDS)})")
+
+
 @dataclass(frozen=True)
 class StateField:
     """One reference state field and where it lives in the peer's per-param state.
 
     ``native``: the peer's key. ``kind``: "step_tensor" (a float 0-d tensor, torch.optim style),
-    "step_int" (a Python int, transformers style), "tensor" (same shape as the reference field
+    "step_int" (a Python int, transformers style), "step_int32" (an int32 0-d tensor, optimi
+    style), "tensor" (same shape as the reference field
     unless ``to_native`` / ``from_native`` reshape it), "float" (a Python float). ``state_dtype``:
     "param" (the param dtype) or "float32_for_half" (float32 when the param is half: transformers
     Adafactor up-casts).
@@ -108,26 +125,21 @@ class StateField:
 class StateMap:
     fields: Sequence[StateField] = field(default_factory=tuple)
     group_step: str | None = None  # the param-group key holding the step, for peers that count per group
+    group_step_kind: str = "step_int"  # its type, one of the step kinds of StateField
 
     def names(self) -> dict[str, str]:
         return {f.reference: f.native for f in self.fields}
 
     def load(self, param: Any, fields: Mapping[str, Any], dtype: str) -> dict[str, Any]:
         """The peer's state dict for one param from reference fields (None fields are skipped)."""
-        import torch
-
         native: dict[str, Any] = {}
         shape = tuple(param.shape)
         for f in self.fields:
             value = fields.get(f.reference)
             if unused(value):
                 continue
-            if f.kind == "step_tensor":
-                from torch.optim.optimizer import _get_scalar_dtype
-
-                native[f.native] = torch.tensor(float(value), dtype=_get_scalar_dtype())
-            elif f.kind == "step_int":
-                native[f.native] = int(value)
+            if f.kind in STEP_KINDS:
+                native[f.native] = native_step(f.kind, value)
             elif f.kind == "float":
                 native[f.native] = float(value)
             else:
@@ -145,7 +157,7 @@ class StateMap:
             if f.native not in native:
                 continue
             value = native[f.native]
-            if f.kind in ("step_tensor", "step_int"):
+            if f.kind in STEP_KINDS:
                 out[f.reference] = scalar_step(value)
             elif f.kind == "float":
                 out[f.reference] = float(to_numpy(value))
@@ -209,7 +221,9 @@ class TorchStepper:
     def _group_dict(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         import torch
 
-        probe = self.cls([torch.zeros(1, dtype=torch.float64, requires_grad=True)], **kwargs, **self.extra)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # advice about the settings (optimi's "high weight decay"), not errors
+            probe = self.cls([torch.zeros(1, dtype=torch.float64, requires_grad=True)], **kwargs, **self.extra)
         return {k: v for k, v in probe.param_groups[0].items() if k != "params"}
 
     # -- construction ------------------------------------------------------------------------------
@@ -246,7 +260,7 @@ class TorchStepper:
             if len(steps) > 1:
                 raise Unsupported(f"the peer keeps one step per param group; the state has per-tensor steps {sorted(steps)}")
             if steps:
-                group[self.state_map.group_step] = steps.pop()
+                group[self.state_map.group_step] = native_step(self.state_map.group_step_kind, steps.pop())
 
     # -- running -----------------------------------------------------------------------------------
 
