@@ -1,8 +1,7 @@
 """Reports: the JSON contract, and its renderings (terminal matrix, Markdown, JUnit XML, diffs, the
 combined matrix of every adapter and the published ``docs/conformance.md``).
 
-The JSON report is the machine contract (DESIGN.md "Conformance harness", conformance-anchors
-§9.6). Every renderer here reads a report *dict* (a fresh one or one loaded from disk), never the
+The JSON report is the machine contract (``docs/design.md``, "Reports"). Every renderer here reads a report *dict* (a fresh one or one loaded from disk), never the
 runner's objects, so ``optimspec report OLD.json`` renders exactly what ``check`` printed.
 
 Counting unit: one case id (a case id already names its dtype). ``xfail``, ``not_applicable`` and

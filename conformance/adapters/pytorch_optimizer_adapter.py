@@ -1,8 +1,8 @@
 """The ``pytorch_optimizer`` adapter: kozistr/pytorch_optimizer's ``AdaFactor``, when installed.
 
 UNTESTED WITHOUT THE PACKAGE: pytorch_optimizer is not installed where this was written. The
-mapping follows its ``pytorch_optimizer/optimizer/adafactor.py`` (described in
-``spec/peer-conventions.md``, snapshot 7a076d2) and only passes keyword arguments the installed
+mapping follows its ``pytorch_optimizer/optimizer/adafactor.py`` (snapshot
+7a076d2) and only passes keyword arguments the installed
 constructor accepts; ``tests/conformance/test_peer_adapters.py`` runs it only when
 ``import pytorch_optimizer`` works. Without the package every ``make_*`` raises
 :class:`Unsupported` ("pytorch_optimizer is not installed").

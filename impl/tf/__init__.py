@@ -16,8 +16,9 @@ They are Keras 3 citizens: usable in ``model.fit`` and custom loops, under ``tf.
 (``jit_compile=True``) and ``tf.distribute`` strategies; ``AdamWeightDecay``, ``WarmUp`` and
 ``PolynomialDecay`` are registered serializables (package ``"optimspec"``), so ``.keras`` files
 load without ``custom_objects`` once ``optimspec.tf`` is imported. The exact math is in
-``spec/transformers-optimization.md`` section 6; out-of-domain arguments raise ``ValueError``
-naming the argument at construction (DESIGN.md, "Compatibility policy").
+the reference (``docs/spec/adam_weight_decay.md``, ``warmup.md``, ``create_optimizer.md``,
+``gradient_accumulator.md``); out-of-domain arguments raise ``ValueError`` naming the argument at
+construction (the compatibility policy of ``docs/design.md``).
 """
 
 from .accumulator import GradientAccumulator

@@ -1,7 +1,8 @@
 """optimspec.torch: production PyTorch implementations of the transformers optimization API.
 
 Drop-in replacements with transformers' names, signatures and defaults (v5.24, plus the legacy
-``AdamW`` that transformers removed in v4.50), exactly specified by ``spec/transformers-optimization.md``:
+``AdamW`` that transformers removed in v4.50), exactly specified by the reference (``optimspec.reference``; one page per algorithm in
+``docs/spec/``):
 
 * optimizers: :class:`AdamW` (legacy transformers algorithm), :class:`Adafactor`;
 * schedules (torch ``LambdaLR``s whose learning rates are bit-identical to transformers'):
