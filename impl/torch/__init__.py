@@ -32,7 +32,7 @@ step.
 
 from .adafactor import Adafactor, AdafactorSchedule, get_adafactor_schedule
 from .adamw import AdamW
-from .greedy import GreedyLR
+from .greedy import GreedyLR, StreamingAverage
 from .schedules import (
     TYPE_TO_SCHEDULER_FUNCTION,
     SchedulerType,
@@ -58,6 +58,7 @@ __all__ = [
     "AdamW",
     "GreedyLR",
     "SchedulerType",
+    "StreamingAverage",
     "get_adafactor_schedule",
     "get_constant_schedule",
     "get_constant_schedule_with_warmup",
