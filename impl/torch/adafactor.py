@@ -70,7 +70,9 @@ class Adafactor(SpecOptimizer):
     reference to rounding, and float32/float64 results are bit-identical to transformers').
     float16/bfloat16 params keep their state in float32, are updated through a float32 copy and
     rounded to their dtype once per step; that state stays float32 through
-    ``state_dict``/``load_state_dict``, so a resumed run continues bit-identically.
+    ``state_dict``/``load_state_dict``, so a resumed run continues bit-identically. The float32
+    copy lives for one step only (no master weights, as upstream): an update smaller than half an
+    ulp of the param is lost.
 
     Arguments are checked at construction (``ValueError`` naming the argument). Kept from
     transformers: a manual ``lr`` with ``relative_step=True``; ``warmup_init`` without
