@@ -369,7 +369,7 @@ def explain(case_id: str, adapter_name: str | None, divergences: tuple[Path, ...
 
 @main.command("plot")
 @click.argument("schedule", required=False)
-@click.option("--hparam", "-p", "hparam_items", multiple=True, metavar="NAME=VALUE", help="A hyperparameter of SCHEDULE, the value a Python literal (3, 1e-3, None, [0.1, 0.01], cosine); repeatable.")
+@click.option("--hparam", "-p", "hparam_items", multiple=True, metavar="NAME=VALUE", help="A hyperparameter of SCHEDULE, the value a Python literal (3, 1e-3, None, [0.1, 0.01], cosine); repeatable. Step counts not given are drawn with W=10, T=100.")
 @click.option("--steps", type=click.IntRange(min=1), default=None, metavar="N", help="Plot steps 0..N (default: 1.5 × the total steps or the end of the decay; 100 without one).")
 @click.option("--case", "case_id", metavar="CASE_ID", help="Plot this golden schedule case's expected values instead of SCHEDULE.")
 @click.option("--adapter", "-a", "adapter_name", metavar="NAME", help="With --case: also run the case on this adapter and draw its values and errors on top.")

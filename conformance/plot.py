@@ -4,7 +4,12 @@ Two kinds of plot, both one line per param group:
 
 * a schedule from the reference (:func:`schedule_plot`): ``run.schedule_values`` over steps 0..N
   with the given hyperparameters, with the warmup / stable / decay / total boundaries marked where
-  the schedule has those hyperparameters;
+  the schedule has those hyperparameters. Step counts and required arguments that are not given
+  take :data:`PLOT_FILLS` (W = 10, T = 100, …), so a bare ``optimspec plot cosine`` draws a
+  readable curve rather than the spec's degenerate defaults (W = 0, T = 1); the title lists every
+  hyperparameter the curve was drawn with and says which were filled in;
+* a metric- or gradient-driven schedule on given inputs (:func:`driven_plot`), with the metric on
+  a second axis;
 * a golden schedule case (:func:`case_plot`): its expected values and, when an adapter was run on it
   (``runner.run_case``), the adapter's values on top and a lower panel with the error in units of
   ε·S against the case's budget k, so a divergence is visible.
@@ -132,6 +137,40 @@ def format_hparams(hparams: Mapping[str, Any], width: int = 100) -> str:
     return "\n".join(textwrap.wrap(text, width)) or text
 
 
+@dataclass(frozen=True)
+class Fill:
+    """A value :func:`schedule_plot` uses for ``name`` when it is not given (nor any of ``unless``)."""
+
+    name: str
+    value: Any
+    unless: tuple[str, ...] = ()
+
+
+# The spec's own defaults (W = 0, T = 1) and its required arguments draw nothing readable; these
+# draw a 100-step run with a 10-step warmup. Each applies only where the schedule has the argument.
+PLOT_FILLS = (
+    Fill("num_warmup_steps", 10),
+    Fill("num_training_steps", 100, unless=("num_stable_steps",)),
+    Fill("num_decay_steps", 20),
+    Fill("init_lr", 1.0),
+    Fill("num_train_steps", 100),
+    Fill("initial_learning_rate", 1.0),
+    Fill("warmup_steps", 10),
+    Fill("decay_steps", 90),
+    Fill("min_lr_rate", 0.1, unless=("min_lr",)),
+)
+
+
+def filled(algorithm: str, hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """The :data:`PLOT_FILLS` values ``algorithm`` takes and ``hparams`` does not give."""
+    names = {hp.name for hp in registry.spec(algorithm).hparams}
+    return {
+        fill.name: fill.value
+        for fill in PLOT_FILLS
+        if fill.name in names and fill.name not in hparams and not any(other in hparams for other in fill.unless)
+    }
+
+
 # --------------------------------------------------------------------------------------------------
 # schedules
 # --------------------------------------------------------------------------------------------------
@@ -223,10 +262,13 @@ def _group_labels(hp: Mapping[str, Any], groups: int) -> list[str]:
 
 
 def schedule_plot(algorithm: str, hparams: Mapping[str, Any], steps: int | None = None) -> Plot:
-    """The reference schedule ``algorithm`` over steps 0..``steps`` (default: :func:`default_steps`).
-    PlotError on an unknown name, an optimizer, a metric-driven schedule, or hyperparameters the
-    reference rejects (its ValueError message, naming the argument)."""
+    """The reference schedule ``algorithm`` over steps 0..``steps`` (default: :func:`default_steps`),
+    with :func:`filled` values for what ``hparams`` leaves out. PlotError on an unknown name, an
+    optimizer, a metric-driven schedule, or hyperparameters the reference rejects (its ValueError
+    message, naming the argument)."""
     check_schedule(algorithm)
+    fills = filled(algorithm, hparams)
+    hparams = {**hparams, **fills}
     try:
         hp = registry.spec(algorithm).resolve(hparams)
     except ValueError as exc:
@@ -243,13 +285,40 @@ def schedule_plot(algorithm: str, hparams: Mapping[str, Any], steps: int | None 
     x = np.asarray(xs, dtype=np.float64)
     labels = _group_labels(hp, values.shape[1])
     sampled = "" if len(xs) == n + 1 else f", {len(xs)} of {n + 1} steps sampled"
+    note = f"\nnot given, chosen for the plot: {', '.join(fills)}" if fills else ""
     return Plot(
         title=f"{algorithm}",
-        subtitle=format_hparams(hparams),
+        subtitle=format_hparams(hp) + note,
         xlabel=f"step t (0..{n}{sampled})",
         lines=[Line(labels[g], x, values[:, g], g) for g in range(values.shape[1])],
         markers=[m for m in marks if m.step <= n],
         points=len(xs) <= 40,
+    )
+
+
+def driven_plot(algorithm: str, inputs: Sequence[Any], hparams: Mapping[str, Any]) -> Plot:
+    """A schedule driven by metrics or gradients (``reduce_lr_on_plateau``, ``greedy``,
+    ``adafactor_schedule``) on ``inputs``, one row each (see the algorithm's ``step_indexing``);
+    numeric inputs (metrics) are drawn on a second axis. PlotError on a step schedule or on
+    hyperparameters or inputs the reference rejects."""
+    if algorithm not in schedule_names() or ref.is_step_schedule(algorithm):
+        raise PlotError(f"{algorithm!r} is not a metric- or gradient-driven schedule; use schedule_plot")
+    spec = registry.spec(algorithm)
+    try:
+        hp = spec.resolve(hparams)
+        values = ref.schedule_values(algorithm, inputs, hparams)
+    except ValueError as exc:
+        raise PlotError(str(exc)) from None
+    x = np.arange(len(inputs), dtype=np.float64)
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in inputs)
+    labels = _group_labels(hp, values.shape[1])
+    return Plot(
+        title=algorithm,
+        subtitle=format_hparams(hp),
+        xlabel="\n".join(textwrap.wrap(spec.step_indexing, 110)),
+        lines=[Line(labels[g], x, values[:, g], g) for g in range(values.shape[1])],
+        metric=(x, np.asarray(inputs, dtype=np.float64)) if numeric else None,
+        points=len(inputs) <= 40,
     )
 
 
