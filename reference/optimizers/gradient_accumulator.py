@@ -58,6 +58,13 @@ SPEC = AlgorithmSpec(
     state_fields=("step", "gradients"),
     step_indexing="step = number of successful calls since the last reset (0 before the first call)",
     source="transformers v4.52.4 src/transformers/optimization_tf.py (GradientAccumulator)",
+    history=(
+        "From OpenNMT-tf; issue #2794 led to replica-local ON_READ variables, so that it works under MirroredStrategy.",
+        "v5.0.0 removed the TF helpers (PR #40760).",
+    ),
+    decisions=(
+        "Kept: `gradients` are sums (no division by `step`); the count check runs after the first call created its slots, and a mismatched call changes nothing.",
+    ),
 )
 
 Slots = list[np.ndarray | None]
