@@ -161,6 +161,17 @@ PLOT_FILLS = (
 )
 
 
+def resolved(algorithm: str, hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """Every hyperparameter of ``algorithm``, in the spec's order: ``hparams`` over the defaults
+    (PlotError with the reference's message when it rejects them)."""
+    spec = registry.spec(algorithm)
+    try:
+        values = spec.resolve(hparams)
+    except ValueError as exc:
+        raise PlotError(str(exc)) from None
+    return {hp.name: values[hp.name] for hp in spec.hparams}
+
+
 def filled(algorithm: str, hparams: Mapping[str, Any]) -> dict[str, Any]:
     """The :data:`PLOT_FILLS` values ``algorithm`` takes and ``hparams`` does not give."""
     names = {hp.name for hp in registry.spec(algorithm).hparams}
@@ -269,10 +280,7 @@ def schedule_plot(algorithm: str, hparams: Mapping[str, Any], steps: int | None 
     check_schedule(algorithm)
     fills = filled(algorithm, hparams)
     hparams = {**hparams, **fills}
-    try:
-        hp = registry.spec(algorithm).resolve(hparams)
-    except ValueError as exc:
-        raise PlotError(str(exc)) from None
+    hp = resolved(algorithm, hparams)
     marks = boundaries(algorithm, hp)
     n = steps if steps is not None else default_steps(algorithm, hp)
     if n < 1:
@@ -303,9 +311,8 @@ def driven_plot(algorithm: str, inputs: Sequence[Any], hparams: Mapping[str, Any
     hyperparameters or inputs the reference rejects."""
     if algorithm not in schedule_names() or ref.is_step_schedule(algorithm):
         raise PlotError(f"{algorithm!r} is not a metric- or gradient-driven schedule; use schedule_plot")
-    spec = registry.spec(algorithm)
+    hp = resolved(algorithm, hparams)
     try:
-        hp = spec.resolve(hparams)
         values = ref.schedule_values(algorithm, inputs, hparams)
     except ValueError as exc:
         raise PlotError(str(exc)) from None
@@ -315,7 +322,7 @@ def driven_plot(algorithm: str, inputs: Sequence[Any], hparams: Mapping[str, Any
     return Plot(
         title=algorithm,
         subtitle=format_hparams(hp),
-        xlabel="\n".join(textwrap.wrap(spec.step_indexing, 110)),
+        xlabel="\n".join(textwrap.wrap(registry.spec(algorithm).step_indexing, 110)),
         lines=[Line(labels[g], x, values[:, g], g) for g in range(values.shape[1])],
         metric=(x, np.asarray(inputs, dtype=np.float64)) if numeric else None,
         points=len(inputs) <= 40,

@@ -19,7 +19,7 @@ def _replica_local_variable(initial_value: tf.Tensor) -> tf.Variable:
 
 
 class GradientAccumulator:
-    """The transformers v4 ``GradientAccumulator`` (spec section 6.4).
+    """The transformers v4 ``GradientAccumulator`` (``docs/spec/gradient_accumulator.md``).
 
     Each call adds a list of gradients to per-slot sums and counts one step::
 

@@ -25,7 +25,7 @@ def _variable_name(variable: Any) -> str:
 class AdamWeightDecay(keras.optimizers.Adam):
     """Adam whose weight decay is applied before the update and scaled by the scheduled lr.
 
-    The transformers v4 ``AdamWeightDecay`` (spec section 6.3), as a Keras 3 optimizer. Per
+    The transformers v4 ``AdamWeightDecay`` (``docs/spec/adam_weight_decay.md``), as a Keras 3 optimizer. Per
     variable and step, with ``t = iterations + 1`` and ``lr`` the learning rate (or schedule value)
     at the pre-increment ``iterations``, all in the variable's dtype::
 

@@ -30,7 +30,7 @@ def create_optimizer(
     power: float = 1.0,
     include_in_weight_decay: Sequence[str] | None = None,
 ) -> tuple[keras.optimizers.Optimizer, keras.optimizers.schedules.LearningRateSchedule]:
-    """The transformers v4 ``create_optimizer`` (spec section 6.2): returns ``(optimizer, schedule)``.
+    """The transformers v4 ``create_optimizer`` (``docs/spec/create_optimizer.md``): returns ``(optimizer, schedule)``.
 
     With T = ``num_train_steps``, W = ``num_warmup_steps`` and end = ``init_lr·min_lr_ratio``, the
     learning rate at optimizer iteration k (0-based, evaluated before the increment) is::

@@ -54,7 +54,7 @@ class PolynomialDecay(keras.optimizers.schedules.PolynomialDecay):
 
 @keras.saving.register_keras_serializable(package="optimspec")
 class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
-    """The transformers v4 ``WarmUp`` schedule (spec section 6.1), serializable with Keras 3.
+    """The transformers v4 ``WarmUp`` schedule (``docs/spec/warmup.md``), serializable with Keras 3.
 
     With ``s = float32(step)`` and ``W = warmup_steps``, computed in float32::
 

@@ -28,7 +28,7 @@ events and returns, after each, ``{"step": int, "gradients": [float64 array | No
 "error": None | "ValueError"}``. Gradients must be representable in ``dtype`` and keep the shape
 of their slot; a case that breaks this is rejected with ``ValueError`` (it has no spec'd outcome).
 
-Example (the spec's test anchor)::
+Example (transformers' own test)::
 
     >>> from optimspec.reference.optimizers.gradient_accumulator import replay
     >>> events = [{"call": [[1.0, 2.0]]}, {"call": [[-2.0, 1.0]]}, {"call": [[-1.0, 2.0]]},

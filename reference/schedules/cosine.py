@@ -54,7 +54,7 @@ SPEC = AlgorithmSpec(
     step_indexing=LAMBDA_INDEXING,
     source="transformers v5.24.0 optimization.py get_cosine_schedule_with_warmup",
     history=(
-        "v5.24.0 defines the λ function twice; the second definition (with `min_lr_rate=0.0`) is the one that runs, with the values of the first.",
+        "Unchanged through v4 and v5 in value; v5.24.0 defines its λ function twice (see the definition above).",
     ),
     decisions=(
         *LAMBDA_DECISIONS,

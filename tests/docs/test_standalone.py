@@ -13,7 +13,7 @@ SKIPPED_DIRS = {".git", ".venv", "build", "dist", "reports", "plots", "__pycache
 TEXT_SUFFIXES = {".py", ".md", ".toml", ".json", ".txt", ".cfg", ".ini", ".yml", ".yaml"}
 # Design notes and surveys the project was written from; they live outside the repository.
 OUTSIDE_DOCUMENTS = re.compile(
-    r"DESIGN\.md|transformers-optimization\.md|peer-conventions|conformance-anchors|shared/|§"
+    r"DESIGN\.md|transformers-optimization\.md|peer-conventions|conformance-anchors|shared/|§|spec section \d"
 )
 THIS_FILE = Path(__file__).resolve()
 
