@@ -300,10 +300,26 @@ def _matrix(root: Path, options: Options, reports_dir: Path, doc_path: Path | No
         results[name] = report
     reports.render_combined(results, unavailable, console)
     if doc_path is not None:
-        reports.write(doc_path, reports.render_conformance_doc(results, unavailable))
-        errors.print(f"wrote {doc_path} and {len(results)} reports in {reports_dir}/")
+        picture = _write_heatmap(doc_path.with_suffix(".png"), results)
+        reports.write(doc_path, reports.render_conformance_doc(results, unavailable, picture))
+        errors.print(f"wrote {doc_path}{' and its heat map' if picture else ''} and {len(results)} reports in {reports_dir}/")
     failing = broken or any(not r["summary"]["conformant"] for r in results.values())
     return EXIT_FAILURES if failing else EXIT_OK
+
+
+def _write_heatmap(path: Path, results: dict[str, dict[str, Any]]) -> str | None:
+    """The verdict heat map beside the Markdown matrix; its file name, or None without matplotlib."""
+    from . import plot as plots
+    from . import report as reports
+
+    try:
+        plots.require_matplotlib()
+    except plots.PlotError as exc:
+        errors.print(f"no heat map: {exc}", soft_wrap=True)
+        return None
+    cells, algorithms = reports.verdict_cells(results)
+    golden.write_atomic(path, plots.render_heatmap(cells, list(results), algorithms))
+    return path.name
 
 
 @main.command("matrix")

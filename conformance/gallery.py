@@ -113,13 +113,9 @@ def check_complete() -> None:
 
 
 def images() -> dict[str, bytes]:
-    """``{file name: PNG bytes}`` for every entry (deterministic: default style, no metadata)."""
+    """``{file name: PNG bytes}`` for every entry (deterministic: see :func:`plot.render`)."""
     check_complete()
-    plots.require_matplotlib()
-    import matplotlib.style
-
-    with matplotlib.style.context("default"):
-        return {f"{entry.name}.png": plots.render(entry.plot(), "png") for entry in ENTRIES}
+    return {f"{entry.name}.png": plots.render(entry.plot(), "png") for entry in ENTRIES}
 
 
 def page() -> str:

@@ -14,8 +14,12 @@ Two kinds of plot, both one line per param group:
   (``runner.run_case``), the adapter's values on top and a lower panel with the error in units of
   ε·S against the case's budget k, so a divergence is visible.
 
-Matplotlib is imported only by :func:`render`, and only its Agg canvas is used (no pyplot, no
-screen, no global backend switch). Nothing here imports a framework.
+Besides, :func:`render_heatmap` draws the conformance matrix (adapters × algorithms, coloured by
+verdict) for ``optimspec matrix``.
+
+Matplotlib is imported only by the renderers, and only its Agg canvas is used (no pyplot, no
+screen, no global backend switch), in matplotlib's default style and without metadata, so the bytes
+depend only on what is drawn and the matplotlib version. Nothing here imports a framework.
 """
 
 from __future__ import annotations
@@ -430,15 +434,38 @@ def require_matplotlib() -> None:
         raise PlotError("plotting needs matplotlib: pip install 'optimspec[plot]'") from None
 
 
-def render(plot: Plot, fmt: str = "png") -> bytes:
-    """The figure as ``fmt`` bytes, drawn on an Agg canvas (no pyplot, no display)."""
-    require_matplotlib()
+_METADATA = {"png": {"Software": None}, "svg": {"Creator": None}, "pdf": {"Creator": None, "Producer": None, "CreationDate": None}}
+
+
+def _figure(width: float, height: float) -> Any:
+    """A matplotlib Figure on its own Agg canvas (no pyplot, no display)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Any, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, metadata=_METADATA[fmt])
+    return buffer.getvalue()
+
+
+def render(plot: Plot, fmt: str = "png") -> bytes:
+    """The figure as ``fmt`` bytes, drawn on an Agg canvas in matplotlib's default style."""
+    require_matplotlib()
+    import matplotlib.style
+
+    with matplotlib.style.context("default"):
+        return _draw(plot, fmt)
+
+
+def _draw(plot: Plot, fmt: str) -> bytes:
     from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(10, 7.5 if plot.errors is not None else 6), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = _figure(10, 7.5 if plot.errors is not None else 6)
     if plot.errors is not None:
         ax, err_ax = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1.3))
     else:
@@ -473,10 +500,7 @@ def render(plot: Plot, fmt: str = "png") -> bytes:
         err_ax.set_xlabel(plot.xlabel)
     else:
         ax.set_xlabel(plot.xlabel)
-    buffer = io.BytesIO()
-    metadata = {"Software": None} if fmt == "png" else ({"Creator": None} if fmt == "svg" else {"Creator": None, "Producer": None, "CreationDate": None})
-    fig.savefig(buffer, format=fmt, metadata=metadata)
-    return buffer.getvalue()
+    return _save(fig, fmt)
 
 
 def _draw_errors(ax: Any, panel: ErrorPanel, colors: Sequence[str]) -> None:
@@ -497,6 +521,48 @@ def _draw_errors(ax: Any, panel: ErrorPanel, colors: Sequence[str]) -> None:
     ax.set_ylabel("error (ε·S)")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best", fontsize=8)
+
+
+# Verdicts of the conformance matrix (``report.combined_rows``), by their first word, and their colours.
+VERDICT_COLOURS = {
+    "conforms": "#4caf50",
+    "known": "#ffb300",  # known divergences
+    "fails": "#e53935",
+    "unsupported": "#bdbdbd",
+    "not": "#eeeeee",  # not run, not implemented
+}
+_VERDICT_LABELS = {"conforms": "conforms", "known": "diverges", "fails": "fails", "unsupported": "unsupported", "not": "—"}
+
+
+def render_heatmap(verdicts: Mapping[tuple[str, str], str], adapters: Sequence[str], algorithms: Sequence[str]) -> bytes:
+    """The conformance matrix as a PNG: one column per adapter, one row per algorithm, each cell
+    coloured by its verdict (``verdicts[(adapter, algorithm)]``; a missing cell is "not
+    implemented")."""
+    require_matplotlib()
+    import matplotlib.style
+    from matplotlib.patches import Patch, Rectangle
+
+    with matplotlib.style.context("default"):
+        fig = _figure(1.6 + 1.25 * len(adapters), 1.4 + 0.32 * len(algorithms))
+        ax = fig.subplots()
+        for row, algorithm in enumerate(algorithms):
+            for column, adapter in enumerate(adapters):
+                key = verdicts.get((adapter, algorithm), "not implemented").split(" ")[0]
+                key = key if key in VERDICT_COLOURS else "not"
+                ax.add_patch(Rectangle((column - 0.5, row - 0.5), 1, 1, facecolor=VERDICT_COLOURS[key], edgecolor="white", linewidth=1.5))
+                ax.text(column, row, _VERDICT_LABELS[key], ha="center", va="center", fontsize=7)
+        ax.set_xlim(-0.5, len(adapters) - 0.5)
+        ax.set_ylim(len(algorithms) - 0.5, -0.5)
+        ax.set_xticks(range(len(adapters)), adapters, rotation=30, ha="right", fontsize=8)
+        ax.set_yticks(range(len(algorithms)), algorithms, fontsize=8)
+        ax.tick_params(length=0)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        names = {"conforms": "conforms", "known": "known divergences", "fails": "fails", "unsupported": "unsupported", "not": "not implemented / not run"}
+        handles = [Patch(facecolor=colour, edgecolor="white", label=names[key]) for key, colour in VERDICT_COLOURS.items()]
+        fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+        fig.suptitle("optimspec conformance: verdict per adapter and algorithm", fontsize=10, fontweight="bold")
+        return _save(fig, "png")
 
 
 def write(path: Path, plot: Plot) -> int:

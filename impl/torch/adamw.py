@@ -52,6 +52,10 @@ class AdamW(SpecOptimizer):
         foreach: use the multi-tensor ``torch._foreach_*`` path. ``None`` picks it when every param
             of a group is on CUDA. Both paths run the same operations in the same order.
 
+    Raises:
+        ValueError: an out-of-domain argument (above), here or in ``add_param_group``, naming it.
+        RuntimeError: ``step()`` on a sparse gradient.
+
     Example:
         >>> import torch
         >>> from optimspec.torch import AdamW

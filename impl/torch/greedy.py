@@ -146,6 +146,40 @@ class GreedyLR:
     unknown ``mode``/``threshold_mode``) it rejects, at construction, ``factor <= 0`` (upstream
     divides by zero or produces negative lrs), negative counts, thresholds, ``eps`` or lr bounds,
     ``max_lr < min_lr`` and ``window_size < 1``.
+
+    Args:
+        optimizer: the optimizer whose group lrs are moved.
+        mode: ``"min"`` (lower metrics are better) or ``"max"``.
+        factor: the lr is multiplied by it on a plateau and divided by it on improvement (0 < f < 1).
+        patience: good or bad steps tolerated before the lr moves (an integer >= 0).
+        threshold: how much better a metric must be to count (>= 0).
+        threshold_mode: ``"abs"`` (``best − threshold``) or ``"rel"`` (``best·(1 − threshold)``).
+        cooldown: steps ignored after a cut (>= 0).
+        warmup: steps ignored after a raise (>= 0).
+        min_lr: the floor, one value or one per group (>= 0).
+        max_lr: the ceiling, one value or one per group (>= ``min_lr``).
+        eps: a change smaller than this is skipped (>= 0).
+        verbose: print each change.
+        smooth: feed the mean of the last ``window_size`` metrics (:class:`StreamingAverage`).
+        window_size: the smoothing window (an integer >= 1).
+        reset_start: how many cuts ending at the floor before everything resets (>= 0).
+
+    Raises:
+        ValueError: an out-of-domain argument (above), naming it; ``factor >= 1`` with
+            transformers' own message.
+        TypeError: ``optimizer`` is not a torch ``Optimizer``.
+
+    Example:
+        >>> import torch
+        >>> from optimspec.torch import GreedyLR
+        >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.5)
+        >>> sched = GreedyLR(opt, patience=1, factor=0.5, min_lr=0.1)
+        >>> lrs = []
+        >>> for loss in [1.0] * 7:              # a plateau: a cut after every 2 bad steps, to min_lr
+        ...     sched.step(loss)
+        ...     lrs.append(sched.get_last_lr()[0])
+        >>> lrs
+        [0.5, 0.5, 0.25, 0.25, 0.125, 0.125, 0.1]
     """
 
     def __init__(
