@@ -35,6 +35,22 @@ class GradientAccumulator:
     Under a ``tf.distribute`` strategy call it inside ``strategy.run``: each replica keeps its own
     sums and step, nothing is synchronized, and a read in cross-replica context returns the first
     replica's values.
+
+    Raises:
+        ValueError: a call with another number of gradients than the first (nothing is added or
+            counted), or reading ``gradients`` before the first call.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> from optimspec.tf import GradientAccumulator
+        >>> accumulator = GradientAccumulator()
+        >>> accumulator([tf.constant([1.0, 2.0])])
+        >>> accumulator([tf.constant([-2.0, 1.0])])
+        >>> int(accumulator.step), accumulator.gradients[0].numpy().tolist()
+        (2, [-1.0, 3.0])
+        >>> accumulator.reset()
+        >>> int(accumulator.step), accumulator.gradients[0].numpy().tolist()
+        (0, [0.0, 0.0])
     """
 
     def __init__(self) -> None:

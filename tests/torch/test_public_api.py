@@ -11,6 +11,7 @@ import pytest
 import transformers.optimization as hf
 
 import optimspec.torch as ot
+from optimspec.conformance.testing import docstring_gaps
 from optimspec.torch import adafactor, adamw, greedy, schedules
 
 SHARED_WITH_TRANSFORMERS = [
@@ -94,3 +95,8 @@ def test_public_names():
 def test_docstring_examples_run(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("name", [name for name in ot.__all__ if callable(getattr(ot, name))])
+def test_every_public_callable_documents_args_returns_raises_and_an_example(name):
+    assert not docstring_gaps(getattr(ot, name)), f"optimspec.torch.{name}: missing {docstring_gaps(getattr(ot, name))}"
