@@ -73,3 +73,23 @@ def test_docstring_conversion() -> None:
         "Example:\n\n"
         "```python\n>>> 1 + 1\n2\n```\n"
     )
+
+
+@pytest.mark.parametrize("entry", [e for e in gallery.ENTRIES if e.inputs is not None], ids=lambda e: e.name)
+def test_the_python_on_the_gallery_page_draws_the_same_picture(entry: gallery.Entry, tmp_path: Path, regenerated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code = entry.call().removeprefix("```python\n").removesuffix("\n```")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, f"<gallery {entry.name}>", "exec"), {"__name__": "gallery_example"})
+    drawn = (tmp_path / "docs" / gallery.IMAGE_DIR / f"{entry.name}.png").read_bytes()
+    assert drawn == (regenerated / gallery.IMAGE_DIR / f"{entry.name}.png").read_bytes()
+
+
+def test_readme_examples_run() -> None:
+    import doctest
+    import re
+
+    blocks = re.findall(r"^```python\n(.*?)^```", (ROOT / "README.md").read_text(encoding="utf-8"), re.MULTILINE | re.DOTALL)
+    test = doctest.DocTestParser().get_doctest("\n".join(blocks), {}, "README.md", str(ROOT / "README.md"), 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    runner.run(test)
+    assert test.examples and runner.failures == 0, f"{runner.failures} README example(s) failed"
