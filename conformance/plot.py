@@ -290,22 +290,26 @@ def schedule_plot(algorithm: str, hparams: Mapping[str, Any], steps: int | None 
     if n < 1:
         raise PlotError(f"--steps must be at least 1, got {n}")
     xs = sample_steps(n, marks)
-    try:
-        values = ref.schedule_values(algorithm, xs, hparams)
-    except ValueError as exc:
-        raise PlotError(str(exc)) from None
-    x = np.asarray(xs, dtype=np.float64)
-    labels = _group_labels(hp, values.shape[1])
     sampled = "" if len(xs) == n + 1 else f", {len(xs)} of {n + 1} steps sampled"
     note = f"\nnot given, chosen for the plot: {', '.join(fills)}" if fills else ""
     return Plot(
         title=f"{algorithm}",
         subtitle=format_hparams(hp) + note,
         xlabel=f"step t (0..{n}{sampled})",
-        lines=[Line(labels[g], x, values[:, g], g) for g in range(values.shape[1])],
+        lines=_reference_lines(algorithm, xs, hparams, hp, np.asarray(xs, dtype=np.float64)),
         markers=[m for m in marks if m.step <= n],
         points=len(xs) <= 40,
     )
+
+
+def _reference_lines(algorithm: str, inputs: Sequence[Any], hparams: Mapping[str, Any], hp: Mapping[str, Any], x: np.ndarray) -> list[Line]:
+    """The reference's lrs on ``inputs``, one line per param group (PlotError with its message)."""
+    try:
+        values = ref.schedule_values(algorithm, inputs, hparams)
+    except ValueError as exc:
+        raise PlotError(str(exc)) from None
+    labels = _group_labels(hp, values.shape[1])
+    return [Line(labels[g], x, values[:, g], g) for g in range(values.shape[1])]
 
 
 def driven_plot(algorithm: str, inputs: Sequence[Any], hparams: Mapping[str, Any]) -> Plot:
@@ -316,18 +320,13 @@ def driven_plot(algorithm: str, inputs: Sequence[Any], hparams: Mapping[str, Any
     if algorithm not in schedule_names() or ref.is_step_schedule(algorithm):
         raise PlotError(f"{algorithm!r} is not a metric- or gradient-driven schedule; use schedule_plot")
     hp = resolved(algorithm, hparams)
-    try:
-        values = ref.schedule_values(algorithm, inputs, hparams)
-    except ValueError as exc:
-        raise PlotError(str(exc)) from None
     x = np.arange(len(inputs), dtype=np.float64)
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in inputs)
-    labels = _group_labels(hp, values.shape[1])
     return Plot(
         title=algorithm,
         subtitle=format_hparams(hp),
         xlabel="\n".join(textwrap.wrap(registry.spec(algorithm).step_indexing, 110)),
-        lines=[Line(labels[g], x, values[:, g], g) for g in range(values.shape[1])],
+        lines=_reference_lines(algorithm, inputs, hparams, hp, x),
         metric=(x, np.asarray(inputs, dtype=np.float64)) if numeric else None,
         points=len(inputs) <= 40,
     )
