@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv check test bench golden clean
+.PHONY: venv check test bench golden docs clean
 
 venv: $(STAMP)
 
@@ -28,6 +28,9 @@ bench: $(STAMP)
 
 golden: $(STAMP)
 	$(BIN)/optimspec golden generate
+
+docs: $(STAMP)
+	$(BIN)/python -m optimspec.conformance.docs docs
 
 clean:
 	rm -rf $(VENV) build *.egg-info

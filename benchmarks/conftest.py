@@ -1,6 +1,6 @@
 """Shared setup for the optimspec benchmarks: the scaled "bert-base-like" shape set and fixtures.
 
-The shape set is DESIGN.md's "bert-base-like" one: 12 layers of 4×(768,768) + 4×(768,) +
+The shape set is the "bert-base-like" one: 12 layers of 4×(768,768) + 4×(768,) +
 (3072,768) + (768,3072) + (3072,) + (768,) + 4×(768,), plus one (7630,768) embedding; 193 tensors,
 90.9M float32 params at full scale.
 
@@ -67,7 +67,7 @@ def bert_base_like_shapes(scale: float = 1.0) -> tuple[Shape, ...]:
     """The 193 tensor shapes of the bert-base-like set, with about ``scale`` times its 90.9M params.
 
     Each dimension is multiplied by ``sqrt(scale)`` and rounded (at least 1), so ``scale=1.0``
-    returns DESIGN.md's shapes exactly.
+    returns the full bert-base-like shapes exactly.
     """
     if not (scale > 0 and math.isfinite(scale)):
         raise ValueError(f"scale must be a positive finite number, got {scale!r}")

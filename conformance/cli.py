@@ -325,10 +325,26 @@ def _matrix(root: Path, options: Options, reports_dir: Path, doc_path: Path | No
         results[name] = report
     reports.render_combined(results, unavailable, console)
     if doc_path is not None:
-        reports.write(doc_path, reports.render_conformance_doc(results, unavailable))
-        errors.print(f"wrote {doc_path} and {len(results)} reports in {reports_dir}/")
+        picture = _write_heatmap(doc_path.with_suffix(".png"), results)
+        reports.write(doc_path, reports.render_conformance_doc(results, unavailable, picture))
+        errors.print(f"wrote {doc_path}{' and its heat map' if picture else ''} and {len(results)} reports in {reports_dir}/")
     failing = broken or any(not r["summary"]["conformant"] for r in results.values())
     return EXIT_FAILURES if failing else EXIT_OK
+
+
+def _write_heatmap(path: Path, results: dict[str, dict[str, Any]]) -> str | None:
+    """The verdict heat map beside the Markdown matrix; its file name, or None without matplotlib."""
+    from . import plot as plots
+    from . import report as reports
+
+    try:
+        plots.require_matplotlib()
+    except plots.PlotError as exc:
+        errors.print(f"no heat map: {exc}", soft_wrap=True)
+        return None
+    cells, algorithms = reports.verdict_cells(results)
+    golden.write_atomic(path, plots.render_heatmap(cells, list(results), algorithms))
+    return path.name
 
 
 @main.command("matrix")
@@ -421,7 +437,7 @@ def explain(case_id: str, adapter_name: str | None, divergences: tuple[Path, ...
 
 @main.command("plot")
 @click.argument("schedule", required=False)
-@click.option("--hparam", "-p", "hparam_items", multiple=True, metavar="NAME=VALUE", help="A hyperparameter of SCHEDULE, the value a Python literal (3, 1e-3, None, [0.1, 0.01], cosine); repeatable.")
+@click.option("--hparam", "-p", "hparam_items", multiple=True, metavar="NAME=VALUE", help="A hyperparameter of SCHEDULE, the value a Python literal (3, 1e-3, None, [0.1, 0.01], cosine); repeatable. Step counts not given are drawn with W=10, T=100.")
 @click.option("--steps", type=click.IntRange(min=1), default=None, metavar="N", help="Plot steps 0..N (default: 1.5 × the total steps or the end of the decay; 100 without one).")
 @click.option("--case", "case_id", metavar="CASE_ID", help="Plot this golden schedule case's expected values instead of SCHEDULE.")
 @click.option("--adapter", "-a", "adapter_name", metavar="NAME", help="With --case: also run the case on this adapter and draw its values and errors on top.")

@@ -1,4 +1,4 @@
-"""Comparison of actual against expected values under the tolerance policy of DESIGN.md.
+"""Comparison of actual against expected values under the tolerance policy of ``docs/design.md``.
 
 Every budget has the form ``|a − e| ≤ k · ε(dtype) · S`` elementwise, where ``S`` (the *scale*)
 says what magnitudes were combined:

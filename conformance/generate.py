@@ -32,7 +32,7 @@ from .cases._build import (
 
 DISCRIMINATION_FACTOR = 100.0
 
-# Default budgets, in units of the target dtype's ε (DESIGN.md "Tolerance"); groups may override.
+# Default budgets, in units of the target dtype's ε (docs/design.md, "Tolerance"); groups may override.
 # float64 steps get 32: the spec's own float order computes bias corrections as 1 − fl(βᵗ), which
 # alone is ~12 ε·S from the exact step (tests/reference/test_oracle.py measures it), so a correct
 # implementation with another order must have room on both sides.

@@ -1,6 +1,6 @@
 """Golden files: the canonical JSON encoding, tensors, the manifest, atomic writes and integrity checks.
 
-Encoding rules (DESIGN.md, "Golden vectors"):
+Encoding rules (also in ``docs/design.md``, "Golden vectors"):
 * numbers are JSON numbers written as the shortest decimal that round-trips to the binary64 value
   (Python's ``repr``); NaN and infinities are the strings ``"nan"``, ``"inf"``, ``"-inf"``; ``-0.0``
   keeps its sign;

@@ -4,13 +4,22 @@ Two kinds of plot, both one line per param group:
 
 * a schedule from the reference (:func:`schedule_plot`): ``run.schedule_values`` over steps 0..N
   with the given hyperparameters, with the warmup / stable / decay / total boundaries marked where
-  the schedule has those hyperparameters;
+  the schedule has those hyperparameters. Step counts and required arguments that are not given
+  take :data:`PLOT_FILLS` (W = 10, T = 100, …), so a bare ``optimspec plot cosine`` draws a
+  readable curve rather than the spec's degenerate defaults (W = 0, T = 1); the title lists every
+  hyperparameter the curve was drawn with and says which were filled in;
+* a metric- or gradient-driven schedule on given inputs (:func:`driven_plot`), with the metric on
+  a second axis;
 * a golden schedule case (:func:`case_plot`): its expected values and, when an adapter was run on it
   (``runner.run_case``), the adapter's values on top and a lower panel with the error in units of
   ε·S against the case's budget k, so a divergence is visible.
 
-Matplotlib is imported only by :func:`render`, and only its Agg canvas is used (no pyplot, no
-screen, no global backend switch). Nothing here imports a framework.
+Besides, :func:`render_heatmap` draws the conformance matrix (adapters × algorithms, coloured by
+verdict) for ``optimspec matrix``.
+
+Matplotlib is imported only by the renderers, and only its Agg canvas is used (no pyplot, no
+screen, no global backend switch), in matplotlib's default style and without metadata, so the bytes
+depend only on what is drawn and the matplotlib version. Nothing here imports a framework.
 """
 
 from __future__ import annotations
@@ -132,6 +141,51 @@ def format_hparams(hparams: Mapping[str, Any], width: int = 100) -> str:
     return "\n".join(textwrap.wrap(text, width)) or text
 
 
+@dataclass(frozen=True)
+class Fill:
+    """A value :func:`schedule_plot` uses for ``name`` when it is not given (nor any of ``unless``)."""
+
+    name: str
+    value: Any
+    unless: tuple[str, ...] = ()
+
+
+# The spec's own defaults (W = 0, T = 1) and its required arguments draw nothing readable; these
+# draw a 100-step run with a 10-step warmup. Each applies only where the schedule has the argument.
+PLOT_FILLS = (
+    Fill("num_warmup_steps", 10),
+    Fill("num_training_steps", 100, unless=("num_stable_steps",)),
+    Fill("num_decay_steps", 20),
+    Fill("init_lr", 1.0),
+    Fill("num_train_steps", 100),
+    Fill("initial_learning_rate", 1.0),
+    Fill("warmup_steps", 10),
+    Fill("decay_steps", 90),
+    Fill("min_lr_rate", 0.1, unless=("min_lr",)),
+)
+
+
+def resolved(algorithm: str, hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """Every hyperparameter of ``algorithm``, in the spec's order: ``hparams`` over the defaults
+    (PlotError with the reference's message when it rejects them)."""
+    spec = registry.spec(algorithm)
+    try:
+        values = spec.resolve(hparams)
+    except ValueError as exc:
+        raise PlotError(str(exc)) from None
+    return {hp.name: values[hp.name] for hp in spec.hparams}
+
+
+def filled(algorithm: str, hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """The :data:`PLOT_FILLS` values ``algorithm`` takes and ``hparams`` does not give."""
+    names = {hp.name for hp in registry.spec(algorithm).hparams}
+    return {
+        fill.name: fill.value
+        for fill in PLOT_FILLS
+        if fill.name in names and fill.name not in hparams and not any(other in hparams for other in fill.unless)
+    }
+
+
 # --------------------------------------------------------------------------------------------------
 # schedules
 # --------------------------------------------------------------------------------------------------
@@ -223,33 +277,58 @@ def _group_labels(hp: Mapping[str, Any], groups: int) -> list[str]:
 
 
 def schedule_plot(algorithm: str, hparams: Mapping[str, Any], steps: int | None = None) -> Plot:
-    """The reference schedule ``algorithm`` over steps 0..``steps`` (default: :func:`default_steps`).
-    PlotError on an unknown name, an optimizer, a metric-driven schedule, or hyperparameters the
-    reference rejects (its ValueError message, naming the argument)."""
+    """The reference schedule ``algorithm`` over steps 0..``steps`` (default: :func:`default_steps`),
+    with :func:`filled` values for what ``hparams`` leaves out. PlotError on an unknown name, an
+    optimizer, a metric-driven schedule, or hyperparameters the reference rejects (its ValueError
+    message, naming the argument)."""
     check_schedule(algorithm)
-    try:
-        hp = registry.spec(algorithm).resolve(hparams)
-    except ValueError as exc:
-        raise PlotError(str(exc)) from None
+    fills = filled(algorithm, hparams)
+    hparams = {**hparams, **fills}
+    hp = resolved(algorithm, hparams)
     marks = boundaries(algorithm, hp)
     n = steps if steps is not None else default_steps(algorithm, hp)
     if n < 1:
         raise PlotError(f"--steps must be at least 1, got {n}")
     xs = sample_steps(n, marks)
-    try:
-        values = ref.schedule_values(algorithm, xs, hparams)
-    except ValueError as exc:
-        raise PlotError(str(exc)) from None
-    x = np.asarray(xs, dtype=np.float64)
-    labels = _group_labels(hp, values.shape[1])
     sampled = "" if len(xs) == n + 1 else f", {len(xs)} of {n + 1} steps sampled"
+    note = f"\nnot given, chosen for the plot: {', '.join(fills)}" if fills else ""
     return Plot(
         title=f"{algorithm}",
-        subtitle=format_hparams(hparams),
+        subtitle=format_hparams(hp) + note,
         xlabel=f"step t (0..{n}{sampled})",
-        lines=[Line(labels[g], x, values[:, g], g) for g in range(values.shape[1])],
+        lines=_reference_lines(algorithm, xs, hparams, hp, np.asarray(xs, dtype=np.float64)),
         markers=[m for m in marks if m.step <= n],
         points=len(xs) <= 40,
+    )
+
+
+def _reference_lines(algorithm: str, inputs: Sequence[Any], hparams: Mapping[str, Any], hp: Mapping[str, Any], x: np.ndarray) -> list[Line]:
+    """The reference's lrs on ``inputs``, one line per param group (PlotError with its message)."""
+    try:
+        values = ref.schedule_values(algorithm, inputs, hparams)
+    except ValueError as exc:
+        raise PlotError(str(exc)) from None
+    labels = _group_labels(hp, values.shape[1])
+    return [Line(labels[g], x, values[:, g], g) for g in range(values.shape[1])]
+
+
+def driven_plot(algorithm: str, inputs: Sequence[Any], hparams: Mapping[str, Any]) -> Plot:
+    """A schedule driven by metrics or gradients (``reduce_lr_on_plateau``, ``greedy``,
+    ``adafactor_schedule``) on ``inputs``, one row each (see the algorithm's ``step_indexing``);
+    numeric inputs (metrics) are drawn on a second axis. PlotError on a step schedule or on
+    hyperparameters or inputs the reference rejects."""
+    if algorithm not in schedule_names() or ref.is_step_schedule(algorithm):
+        raise PlotError(f"{algorithm!r} is not a metric- or gradient-driven schedule; use schedule_plot")
+    hp = resolved(algorithm, hparams)
+    x = np.arange(len(inputs), dtype=np.float64)
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in inputs)
+    return Plot(
+        title=algorithm,
+        subtitle=format_hparams(hp),
+        xlabel="\n".join(textwrap.wrap(registry.spec(algorithm).step_indexing, 110)),
+        lines=_reference_lines(algorithm, inputs, hparams, hp, x),
+        metric=(x, np.asarray(inputs, dtype=np.float64)) if numeric else None,
+        points=len(inputs) <= 40,
     )
 
 
@@ -354,15 +433,38 @@ def require_matplotlib() -> None:
         raise PlotError("plotting needs matplotlib: pip install 'optimspec[plot]'") from None
 
 
-def render(plot: Plot, fmt: str = "png") -> bytes:
-    """The figure as ``fmt`` bytes, drawn on an Agg canvas (no pyplot, no display)."""
-    require_matplotlib()
+_METADATA = {"png": {"Software": None}, "svg": {"Creator": None}, "pdf": {"Creator": None, "Producer": None, "CreationDate": None}}
+
+
+def _figure(width: float, height: float) -> Any:
+    """A matplotlib Figure on its own Agg canvas (no pyplot, no display)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Any, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, metadata=_METADATA[fmt])
+    return buffer.getvalue()
+
+
+def render(plot: Plot, fmt: str = "png") -> bytes:
+    """The figure as ``fmt`` bytes, drawn on an Agg canvas in matplotlib's default style."""
+    require_matplotlib()
+    import matplotlib.style
+
+    with matplotlib.style.context("default"):
+        return _draw(plot, fmt)
+
+
+def _draw(plot: Plot, fmt: str) -> bytes:
     from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(10, 7.5 if plot.errors is not None else 6), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = _figure(10, 7.5 if plot.errors is not None else 6)
     if plot.errors is not None:
         ax, err_ax = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1.3))
     else:
@@ -397,10 +499,7 @@ def render(plot: Plot, fmt: str = "png") -> bytes:
         err_ax.set_xlabel(plot.xlabel)
     else:
         ax.set_xlabel(plot.xlabel)
-    buffer = io.BytesIO()
-    metadata = {"Software": None} if fmt == "png" else ({"Creator": None} if fmt == "svg" else {"Creator": None, "Producer": None, "CreationDate": None})
-    fig.savefig(buffer, format=fmt, metadata=metadata)
-    return buffer.getvalue()
+    return _save(fig, fmt)
 
 
 def _draw_errors(ax: Any, panel: ErrorPanel, colors: Sequence[str]) -> None:
@@ -421,6 +520,48 @@ def _draw_errors(ax: Any, panel: ErrorPanel, colors: Sequence[str]) -> None:
     ax.set_ylabel("error (ε·S)")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best", fontsize=8)
+
+
+# Verdicts of the conformance matrix (``report.combined_rows``), by their first word, and their colours.
+VERDICT_COLOURS = {
+    "conforms": "#4caf50",
+    "known": "#ffb300",  # known divergences
+    "fails": "#e53935",
+    "unsupported": "#bdbdbd",
+    "not": "#eeeeee",  # not run, not implemented
+}
+_VERDICT_LABELS = {"conforms": "conforms", "known": "diverges", "fails": "fails", "unsupported": "unsupported", "not": "—"}
+
+
+def render_heatmap(verdicts: Mapping[tuple[str, str], str], adapters: Sequence[str], algorithms: Sequence[str]) -> bytes:
+    """The conformance matrix as a PNG: one column per adapter, one row per algorithm, each cell
+    coloured by its verdict (``verdicts[(adapter, algorithm)]``; a missing cell is "not
+    implemented")."""
+    require_matplotlib()
+    import matplotlib.style
+    from matplotlib.patches import Patch, Rectangle
+
+    with matplotlib.style.context("default"):
+        fig = _figure(1.6 + 1.25 * len(adapters), 1.4 + 0.32 * len(algorithms))
+        ax = fig.subplots()
+        for row, algorithm in enumerate(algorithms):
+            for column, adapter in enumerate(adapters):
+                key = verdicts.get((adapter, algorithm), "not implemented").split(" ")[0]
+                key = key if key in VERDICT_COLOURS else "not"
+                ax.add_patch(Rectangle((column - 0.5, row - 0.5), 1, 1, facecolor=VERDICT_COLOURS[key], edgecolor="white", linewidth=1.5))
+                ax.text(column, row, _VERDICT_LABELS[key], ha="center", va="center", fontsize=7)
+        ax.set_xlim(-0.5, len(adapters) - 0.5)
+        ax.set_ylim(len(algorithms) - 0.5, -0.5)
+        ax.set_xticks(range(len(adapters)), adapters, rotation=30, ha="right", fontsize=8)
+        ax.set_yticks(range(len(algorithms)), algorithms, fontsize=8)
+        ax.tick_params(length=0)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        names = {"conforms": "conforms", "known": "known divergences", "fails": "fails", "unsupported": "unsupported", "not": "not implemented / not run"}
+        handles = [Patch(facecolor=colour, edgecolor="white", label=names[key]) for key, colour in VERDICT_COLOURS.items()]
+        fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+        fig.suptitle("optimspec conformance: verdict per adapter and algorithm", fontsize=10, fontweight="bold")
+        return _save(fig, "png")
 
 
 def write(path: Path, plot: Plot) -> int:

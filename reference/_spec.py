@@ -215,6 +215,11 @@ class AlgorithmSpec:
     state_fields: tuple[str, ...] = ()
     step_indexing: str = ""
     source: str = ""
+    # The upstream releases and pull requests that shaped this algorithm, oldest first.
+    history: tuple[str, ...] = ()
+    # Where optimspec deliberately departs from transformers (a rejected argument, a fixed crash),
+    # and the surprising upstream behaviour it keeps on purpose.
+    decisions: tuple[str, ...] = ()
     # Cross-argument checks: each returns an error message, or None when the values are fine.
     checks: tuple[Callable[[Mapping[str, Any]], str | None], ...] = ()
 

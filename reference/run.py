@@ -136,8 +136,8 @@ def step_scale(
     variant: Mapping[str, str] | None = None,
 ) -> tuple[Tensors, dict[str, Any]]:
     """The scale S of a teacher-forced check: the same step run on magnitudes, so every term the
-    formula combines adds up instead of cancelling (DESIGN.md: "S = sum of the magnitudes of the
-    terms combined"). Returns magnitudes for the params and for each state field."""
+    formula combines adds up instead of cancelling (``docs/design.md``, "Tolerance": S is the
+    sum of the magnitudes of the terms combined). Returns magnitudes for the params and for each state field."""
     return optimizer_step(algorithm, params, grads, state, hparams, groups=groups, variant=variant, nx=MAGNITUDE)
 
 

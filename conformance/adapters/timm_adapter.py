@@ -1,7 +1,7 @@
 """The ``timm`` adapter: optimizers of huggingface/pytorch-image-models, when timm is installed.
 
 UNTESTED WITHOUT THE PACKAGE: timm is not installed where this was written. The mapping follows
-the timm sources described in ``spec/peer-conventions.md`` (snapshot aa4b585) and only passes the
+the timm sources (``timm/optim``, snapshot aa4b585) and only passes the
 keyword arguments the installed constructor accepts; ``tests/conformance/test_peer_adapters.py``
 runs it only when ``import timm`` works. Without timm every ``make_*`` raises
 :class:`Unsupported` ("timm is not installed") and ``capabilities()`` still lists what it would cover.
@@ -16,7 +16,7 @@ runs it only when ``import timm`` works. Without timm every ``make_*`` raises
   versions) and applies ``scale_parameter`` only in relative mode: both are named divergences, not
   translated away.
 * schedules and accumulators: not covered (timm's schedulers are epoch/step classes with their own
-  warmup conventions; see peer-conventions §3.3).
+  warmup conventions).
 """
 
 from __future__ import annotations

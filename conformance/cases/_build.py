@@ -54,7 +54,7 @@ class OptimizerCase:
 
 @dataclass(frozen=True)
 class OptimizerGroup:
-    """Cases sharing a dtype and a tolerance budget (in units of the dtype's ε, DESIGN.md)."""
+    """Cases sharing a dtype and a tolerance budget (in units of the dtype's ε; docs/design.md, "Tolerance")."""
 
     name: str
     dtype: str

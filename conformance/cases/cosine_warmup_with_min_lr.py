@@ -9,8 +9,8 @@ GROUPS = [
         name="boundaries",
         description="t = 0, W−1, W, W+1, T−1, T, T+1, 2T; W = 0, 1; W > T",
         cases=[
-            ScheduleCase("w2-t10-rate0.1", TABLE, steps=list(range(0, 21)), discriminates=("step_offset",), description="the spec's table (§2.13): the +1 shift, floor at T − 1, periodic after"),
-            ScheduleCase("w2-t10-warmup-rate0.2", {**TABLE, "warmup_lr_rate": 0.2}, steps=list(range(0, 12)), discriminates=("step_offset",), description="the spec's table (§2.13): the ramp starts at wr and reaches 1 at W − 1"),
+            ScheduleCase("w2-t10-rate0.1", TABLE, steps=list(range(0, 21)), discriminates=("step_offset",), description="transformers' test table (lr 10, W 2, T 10): the +1 shift, floor at T − 1, periodic after"),
+            ScheduleCase("w2-t10-warmup-rate0.2", {**TABLE, "warmup_lr_rate": 0.2}, steps=list(range(0, 12)), discriminates=("step_offset",), description="transformers' test table (lr 10, W 2, T 10): the ramp starts at wr and reaches 1 at W − 1"),
             ScheduleCase("w0-t8", {"lr": 0.1, "num_warmup_steps": 0, "num_training_steps": 8, "min_lr_rate": 0.2}, steps=[0, 1, 6, 7, 8, 9, 16], discriminates=("step_offset",), description="no warmup: already decayed at t = 0"),
             ScheduleCase("w1-t10", {"lr": 1e-3, "num_warmup_steps": 1, "num_training_steps": 10, "min_lr_rate": 0.1}, steps=[0, 1, 2, 9, 10], discriminates=("step_offset",), description="W = 1: λ(0) = 1"),
             ScheduleCase("w12-t10", {"lr": 3e-4, "num_warmup_steps": 12, "num_training_steps": 10, "min_lr_rate": 0.1}, steps=[0, 11, 12, 13, 14, 20], discriminates=("step_offset",), description="W > T: p = t − W + 1 after the warmup"),

@@ -9,7 +9,7 @@ GROUPS = [
         name="boundaries",
         description="t = 0, W−1, W, W+1, T−1, T, T+1, 2T; W = 0; W > T",
         cases=[
-            ScheduleCase("w2-t10-rate0.1", {**TABLE, "min_lr_rate": 0.1}, steps=list(range(0, 21)), discriminates=("step_offset", "past_total"), description="the spec's table (§2.13), past T included"),
+            ScheduleCase("w2-t10-rate0.1", {**TABLE, "min_lr_rate": 0.1}, steps=list(range(0, 21)), discriminates=("step_offset", "past_total"), description="transformers' test table (lr 10, W 2, T 10), past T included"),
             ScheduleCase("w0-t8-rate0.2", {"lr": 0.1, "num_warmup_steps": 0, "num_training_steps": 8, "min_lr_rate": 0.2}, steps=[0, 1, 7, 8, 9, 16], discriminates=("step_offset", "past_total"), description="no warmup: λ(0) = 1"),
             ScheduleCase("w12-t10-rate0.1", {"lr": 3e-4, "num_warmup_steps": 12, "num_training_steps": 10, "min_lr_rate": 0.1}, steps=[0, 11, 12, 13, 14, 20], discriminates=("step_offset", "past_total"), description="W > T: λ alternates 1, r, 1, … after the warmup"),
         ],

@@ -7,7 +7,7 @@ GROUPS = [
         name="boundaries",
         description="t = 0, W−1, W, W+1, T−1, T, T+1, 2T; W = 0; W > T; W = T",
         cases=[
-            ScheduleCase("w2-t10-nc2", {"lr": 10.0, "num_warmup_steps": 2, "num_training_steps": 10, "num_cycles": 2}, steps=list(range(0, 21)), discriminates=("step_offset",), description="the spec's table (§2.13): restart at t = 6, 0 from T on"),
+            ScheduleCase("w2-t10-nc2", {"lr": 10.0, "num_warmup_steps": 2, "num_training_steps": 10, "num_cycles": 2}, steps=list(range(0, 21)), discriminates=("step_offset",), description="transformers' test table (lr 10, W 2, T 10): restart at t = 6, 0 from T on"),
             ScheduleCase("w0-t8", {"lr": 0.1, "num_warmup_steps": 0, "num_training_steps": 8}, steps=[0, 1, 7, 8, 9, 16], discriminates=("step_offset",), description="no warmup, the default nc = 1"),
             ScheduleCase("w12-t10", {"lr": 3e-4, "num_warmup_steps": 12, "num_training_steps": 10}, steps=[0, 11, 12, 13, 20], discriminates=("step_offset",), description="W > T: 1 at t = W, then 0"),
             ScheduleCase("w10-t10", {"lr": 3e-4, "num_warmup_steps": 10, "num_training_steps": 10, "num_cycles": 3}, steps=[0, 9, 10, 11, 20], discriminates=("step_offset",), description="W = T"),

@@ -22,7 +22,7 @@ def _cases(seed: int) -> list[AccumulatorCase]:
                 {"call": [[1.0, 1.0], [1.0, 1.0]]},
                 {"reset": True},
             ],
-            description="spec §6.4: [1,2]+[−2,1]+[−1,2] = [−2,5] at step 3; two gradients raise; reset zeroes",
+            description="transformers' test: [1,2]+[−2,1]+[−1,2] = [−2,5] at step 3; two gradients raise; reset zeroes",
         ),
         AccumulatorCase(
             name="empty-first-call",

@@ -7,7 +7,7 @@ GROUPS = [
         name="boundaries",
         description="t = 0, W−1, W, W+1 and far later; W = 0 (timescale 10 000)",
         cases=[
-            ScheduleCase("w2", {"lr": 10.0, "num_warmup_steps": 2}, steps=list(range(0, 21)), discriminates=("step_offset",), description="the spec's table (§2.13)"),
+            ScheduleCase("w2", {"lr": 10.0, "num_warmup_steps": 2}, steps=list(range(0, 21)), discriminates=("step_offset",), description="transformers' test table (lr 10, W 2, T 10)"),
             ScheduleCase("w0-default-timescale", {"lr": 1e-3, "num_warmup_steps": 0}, steps=[0, 1, 100, 10000, 30000, 990000], discriminates=("step_offset",), description="W = 0: timescale 10 000, not 0; λ(30 000) = 1/2"),
             ScheduleCase("w1", {"lr": 1e-3, "num_warmup_steps": 1}, steps=[0, 1, 2, 3, 100], discriminates=("step_offset",), description="one warmup step"),
             ScheduleCase("w4000", {"lr": 7e-4, "num_warmup_steps": 4000}, steps=[0, 1, 3999, 4000, 4001, 16000, 100000], discriminates=("step_offset",), description="a Transformer-paper-like warmup"),

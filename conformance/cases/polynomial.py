@@ -9,7 +9,7 @@ GROUPS = [
         name="boundaries",
         description="t = 0, W−1, W, W+1, T−1, T, T+1, 2T; W = 0; W > T",
         cases=[
-            ScheduleCase("w2-t10-power2", {**TABLE, "power": 2.0}, steps=list(range(0, 21)), discriminates=("step_offset",), description="the spec's table (§2.13)"),
+            ScheduleCase("w2-t10-power2", {**TABLE, "power": 2.0}, steps=list(range(0, 21)), discriminates=("step_offset",), description="transformers' test table (lr 10, W 2, T 10)"),
             ScheduleCase("w2-t10-power1", {**TABLE, "power": 1.0}, steps=list(range(0, 21)), discriminates=("step_offset",), description="the default power: linear down to lr_end"),
             ScheduleCase("w0-t8", {"lr": 0.1, "num_warmup_steps": 0, "num_training_steps": 8}, steps=[0, 1, 7, 8, 9, 16], discriminates=("step_offset",), description="no warmup, default lr_end and power"),
             ScheduleCase("w12-t10", {"lr": 3e-4, "num_warmup_steps": 12, "num_training_steps": 10}, steps=[0, 11, 12, 13, 20], discriminates=("step_offset",), description="W > T: lr_end / lr right after the warmup"),

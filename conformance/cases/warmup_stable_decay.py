@@ -22,7 +22,7 @@ GROUPS = [
         name="boundaries",
         description="t = 0, W−1, W, W+S−1, W+S, W+S+D−1, W+S+D and later; W = 0; D = 0",
         cases=[
-            ScheduleCase("w2-s3-d4-r0.1", TABLE, steps=list(range(0, 13)) + [20], discriminates=("step_offset",), description="the spec's table (§2.13): the warmup starts at r"),
+            ScheduleCase("w2-s3-d4-r0.1", TABLE, steps=list(range(0, 13)) + [20], discriminates=("step_offset",), description="transformers' test table (lr 10, W 2, T 10): the warmup starts at r"),
             ScheduleCase("w2-t9-d4-r0.1", {"lr": 10.0, "num_warmup_steps": 2, "num_training_steps": 9, "num_decay_steps": 4, "min_lr_ratio": 0.1}, steps=list(range(0, 13)), discriminates=("step_offset",), description="the same schedule with S inferred from T"),
             ScheduleCase("r0", {"lr": 1e-3, "num_warmup_steps": 3, "num_stable_steps": 2, "num_decay_steps": 5}, steps=list(range(0, 12)) + [20], discriminates=("step_offset",), description="the defaults: linear warmup from 0, cosine decay to 0"),
             ScheduleCase("w0", {"lr": 1e-3, "num_warmup_steps": 0, "num_stable_steps": 3, "num_decay_steps": 3, "min_lr_ratio": 0.2}, steps=list(range(0, 8)), discriminates=("step_offset",), description="no warmup: the stable phase starts at t = 0"),

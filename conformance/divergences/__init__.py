@@ -1,5 +1,5 @@
 """Known divergences: curated TOML files that turn an expected failure into ``xfail``, ``skip`` or a
-wider tolerance, with a reason (DESIGN.md "Conformance harness", conformance-anchors §9.7).
+wider tolerance, with a reason (``docs/implementers.md``, "Divergence files").
 
 One file per built-in adapter ships in this package (``<adapter name>.toml``) and is loaded
 automatically for that adapter. Any adapter (an entry-point one, a ``module:Factory`` one) can ship

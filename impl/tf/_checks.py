@@ -2,7 +2,7 @@
 
 Every check raises ``ValueError`` whose message names the argument, its value and the allowed
 range, so a bad configuration fails where it is written instead of as a NaN many steps later
-(DESIGN.md, "Compatibility policy"). The domains and the message are the reference's own
+(the compatibility policy of ``docs/design.md``). The domains and the message are the reference's own
 (``optimspec.reference._spec``), so the implementation and the spec reject alike.
 """
 

@@ -19,7 +19,7 @@ def _replica_local_variable(initial_value: tf.Tensor) -> tf.Variable:
 
 
 class GradientAccumulator:
-    """The transformers v4 ``GradientAccumulator`` (spec section 6.4).
+    """The transformers v4 ``GradientAccumulator`` (``docs/spec/gradient_accumulator.md``).
 
     Each call adds a list of gradients to per-slot sums and counts one step::
 
@@ -35,6 +35,22 @@ class GradientAccumulator:
     Under a ``tf.distribute`` strategy call it inside ``strategy.run``: each replica keeps its own
     sums and step, nothing is synchronized, and a read in cross-replica context returns the first
     replica's values.
+
+    Raises:
+        ValueError: a call with another number of gradients than the first (nothing is added or
+            counted), or reading ``gradients`` before the first call.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> from optimspec.tf import GradientAccumulator
+        >>> accumulator = GradientAccumulator()
+        >>> accumulator([tf.constant([1.0, 2.0])])
+        >>> accumulator([tf.constant([-2.0, 1.0])])
+        >>> int(accumulator.step), accumulator.gradients[0].numpy().tolist()
+        (2, [-1.0, 3.0])
+        >>> accumulator.reset()
+        >>> int(accumulator.step), accumulator.gradients[0].numpy().tolist()
+        (0, [0.0, 0.0])
     """
 
     def __init__(self) -> None:

@@ -25,7 +25,7 @@ def _variable_name(variable: Any) -> str:
 class AdamWeightDecay(keras.optimizers.Adam):
     """Adam whose weight decay is applied before the update and scaled by the scheduled lr.
 
-    The transformers v4 ``AdamWeightDecay`` (spec section 6.3), as a Keras 3 optimizer. Per
+    The transformers v4 ``AdamWeightDecay`` (``docs/spec/adam_weight_decay.md``), as a Keras 3 optimizer. Per
     variable and step, with ``t = iterations + 1`` and ``lr`` the learning rate (or schedule value)
     at the pre-increment ``iterations``, all in the variable's dtype::
 
@@ -60,6 +60,32 @@ class AdamWeightDecay(keras.optimizers.Adam):
 
     ``clipnorm``, ``clipvalue``, ``global_clipnorm`` and the other Keras optimizer arguments pass
     through ``**kwargs`` to Keras; clipping acts on the gradients before the update.
+
+    Args:
+        learning_rate: a float >= 0 or a Keras ``LearningRateSchedule``.
+        beta_1: β1 (in [0, 1)).
+        beta_2: β2 (in [0, 1)).
+        epsilon: ε, added to the uncorrected ``sqrt(v)`` (>= 0).
+        amsgrad: divide by ``sqrt(max(v̂, v))``.
+        weight_decay_rate: the decoupled decay rate (>= 0; 0: no decay).
+        include_in_weight_decay: regular expressions of variable paths that decay even if excluded.
+        exclude_from_weight_decay: regular expressions of variable paths that do not decay.
+        name: the optimizer's name.
+        **kwargs: further Keras optimizer arguments (``clipnorm``, ``clipvalue``,
+            ``global_clipnorm``, ``use_ema``, …).
+
+    Raises:
+        ValueError: an out-of-domain argument, an invalid regular expression, a clip value <= 0,
+            Keras' ``weight_decay`` or the legacy ``decay``, naming it.
+
+    Example:
+        >>> import keras, tensorflow as tf
+        >>> from optimspec.tf import AdamWeightDecay
+        >>> kernel, bias = keras.Variable([1.0, -2.0], name="kernel"), keras.Variable([1.0], name="bias")
+        >>> optimizer = AdamWeightDecay(learning_rate=0.1, weight_decay_rate=0.1, exclude_from_weight_decay=["bias"])
+        >>> _ = optimizer.apply_gradients([(tf.constant([0.5, 0.5]), kernel), (tf.constant([0.5]), bias)])
+        >>> [round(x, 4) for x in kernel.numpy().tolist()], [round(x, 4) for x in bias.numpy().tolist()]
+        ([0.89, -2.08], [0.9])
     """
 
     def __init__(

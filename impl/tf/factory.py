@@ -30,7 +30,7 @@ def create_optimizer(
     power: float = 1.0,
     include_in_weight_decay: Sequence[str] | None = None,
 ) -> tuple[keras.optimizers.Optimizer, keras.optimizers.schedules.LearningRateSchedule]:
-    """The transformers v4 ``create_optimizer`` (spec section 6.2): returns ``(optimizer, schedule)``.
+    """The transformers v4 ``create_optimizer`` (``docs/spec/create_optimizer.md``): returns ``(optimizer, schedule)``.
 
     With T = ``num_train_steps``, W = ``num_warmup_steps`` and end = ``init_lr·min_lr_ratio``, the
     learning rate at optimizer iteration k (0-based, evaluated before the increment) is::
@@ -51,6 +51,36 @@ def create_optimizer(
     lr at ``init_lr`` after the warmup), ``min_lr_ratio`` outside [0, 1], betas outside [0, 1),
     negative ``adam_epsilon``/``weight_decay_rate``, non-positive clipnorms, or both clipnorms at
     once.
+
+    Args:
+        init_lr: the peak lr (> 0).
+        num_train_steps: T, the total number of steps, warmup included (an integer >= 1).
+        num_warmup_steps: W, the linear warmup length (an integer >= 0, < T; 0: no warmup).
+        min_lr_ratio: the final lr as a fraction of ``init_lr`` (in [0, 1]).
+        adam_beta1: β1 (in [0, 1)).
+        adam_beta2: β2 (in [0, 1)).
+        adam_epsilon: ε, added to the uncorrected ``sqrt(v)`` (>= 0).
+        adam_clipnorm: clip each gradient to this norm (> 0), or None.
+        adam_global_clipnorm: clip all gradients to this global norm (> 0), or None.
+        weight_decay_rate: the decoupled decay rate; 0 returns a plain ``keras.optimizers.Adam``.
+        power: the exponent of the decay (>= 0).
+        include_in_weight_decay: regular expressions of variable paths that decay even if excluded.
+
+    Returns:
+        ``(optimizer, schedule)``: an :class:`AdamWeightDecay` (or ``keras.optimizers.Adam``) whose
+        learning rate is ``schedule``, a :class:`WarmUp` around a ``PolynomialDecay`` (or the decay
+        alone when W = 0).
+
+    Raises:
+        ValueError: an out-of-domain argument or combination (above), naming it.
+
+    Example:
+        >>> from optimspec.tf import create_optimizer
+        >>> optimizer, schedule = create_optimizer(1.0, num_train_steps=6, num_warmup_steps=2, min_lr_ratio=0.25)
+        >>> [round(float(schedule(k)), 4) for k in range(8)]
+        [0.0, 0.5, 1.0, 0.8125, 0.625, 0.4375, 0.25, 0.25]
+        >>> type(create_optimizer(1.0, 6, 2, weight_decay_rate=0.01)[0]).__name__
+        'AdamWeightDecay'
     """
     init_lr = _checks.real(_OWNER, "init_lr", init_lr, low=0.0, low_open=True)
     num_train_steps = _checks.integer(_OWNER, "num_train_steps", num_train_steps, low=1)

@@ -26,6 +26,23 @@ class PolynomialDecay(keras.optimizers.schedules.PolynomialDecay):
     argument for a non-positive or non-finite ``initial_learning_rate``, a negative
     ``end_learning_rate`` or ``power`` (``power < 0`` makes the lr infinite from ``decay_steps``
     on), and a non-integer ``decay_steps``. ``power = 0`` keeps the lr at ``initial``.
+
+    Args:
+        initial_learning_rate: the lr at step 0 (a finite real > 0).
+        decay_steps: the step from which the lr stays at ``end_learning_rate`` (an integer >= 1).
+        end_learning_rate: the final lr (>= 0).
+        power: the exponent of the decay (>= 0; 1.0 is linear).
+        cycle: Keras' restart-the-decay option.
+        name: the schedule's name scope.
+
+    Raises:
+        ValueError: an out-of-domain argument (above), naming it.
+
+    Example:
+        >>> from optimspec.tf import PolynomialDecay
+        >>> decay = PolynomialDecay(1.0, decay_steps=4, end_learning_rate=0.5, power=2.0)
+        >>> [round(float(decay(step)), 4) for step in range(6)]
+        [1.0, 0.7812, 0.625, 0.5312, 0.5, 0.5]
     """
 
     def __init__(
@@ -54,7 +71,7 @@ class PolynomialDecay(keras.optimizers.schedules.PolynomialDecay):
 
 @keras.saving.register_keras_serializable(package="optimspec")
 class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
-    """The transformers v4 ``WarmUp`` schedule (spec section 6.1), serializable with Keras 3.
+    """The transformers v4 ``WarmUp`` schedule (``docs/spec/warmup.md``), serializable with Keras 3.
 
     With ``s = float32(step)`` and ``W = warmup_steps``, computed in float32::
 
@@ -70,6 +87,23 @@ class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
     power made lr(0) infinite; ``power = 0`` holds the warmup at ``initial_learning_rate``, as
     pow(0, 0) = 1), and ``get_config`` round-trips through ``.keras`` files with a nested schedule.
     ``optimspec.tf.PolynomialDecay`` is a decay whose arguments are checked the same way.
+
+    Args:
+        initial_learning_rate: the lr reached at the end of the warmup (a finite real > 0).
+        decay_schedule_fn: the schedule that takes over at ``step == W``, called with ``step − W``.
+        warmup_steps: W (an integer >= 1).
+        power: the exponent of the warmup ramp (>= 0; 1.0 is linear).
+        name: the name scope (default ``"WarmUp"``).
+
+    Raises:
+        ValueError: an out-of-domain argument (above), naming it.
+        TypeError: ``decay_schedule_fn`` is not callable.
+
+    Example:
+        >>> from optimspec.tf import PolynomialDecay, WarmUp
+        >>> schedule = WarmUp(1.0, PolynomialDecay(1.0, decay_steps=4, end_learning_rate=0.5), warmup_steps=2)
+        >>> [round(float(schedule(step)), 4) for step in range(8)]
+        [0.0, 0.5, 1.0, 0.875, 0.75, 0.625, 0.5, 0.5]
     """
 
     def __init__(

@@ -1,7 +1,8 @@
 """optimspec.torch: production PyTorch implementations of the transformers optimization API.
 
 Drop-in replacements with transformers' names, signatures and defaults (v5.24, plus the legacy
-``AdamW`` that transformers removed in v4.50), exactly specified by ``spec/transformers-optimization.md``:
+``AdamW`` that transformers removed in v4.50), exactly specified by the reference (``optimspec.reference``; one page per algorithm in
+``docs/spec/``):
 
 * optimizers: :class:`AdamW` (legacy transformers algorithm), :class:`Adafactor`;
 * schedules (torch ``LambdaLR``s whose learning rates are bit-identical to transformers'):
@@ -31,7 +32,7 @@ step.
 
 from .adafactor import Adafactor, AdafactorSchedule, get_adafactor_schedule
 from .adamw import AdamW
-from .greedy import GreedyLR
+from .greedy import GreedyLR, StreamingAverage
 from .schedules import (
     TYPE_TO_SCHEDULER_FUNCTION,
     SchedulerType,
@@ -57,6 +58,7 @@ __all__ = [
     "AdamW",
     "GreedyLR",
     "SchedulerType",
+    "StreamingAverage",
     "get_adafactor_schedule",
     "get_constant_schedule",
     "get_constant_schedule_with_warmup",

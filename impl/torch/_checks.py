@@ -2,7 +2,8 @@
 
 Each check raises ``ValueError`` whose message names the owner, the argument, its value and the
 allowed range, so a bad configuration fails where it is written instead of as a NaN, a
-``ZeroDivisionError`` or a ``TypeError`` many steps later (DESIGN.md, "Compatibility policy").
+``ZeroDivisionError`` or a ``TypeError`` many steps later (the compatibility policy of
+``docs/design.md``).
 The domains and the message are the reference's own (``optimspec.reference._spec``), so the
 implementation and the spec reject the same inputs in the same words, e.g.
 ``get_cosine_schedule_with_warmup: `num_cycles`=-1 is out of range: must be a finite number >= 0``.

@@ -74,7 +74,9 @@ class Adafactor(SpecOptimizer):
     reference to rounding, and float32/float64 results are bit-identical to transformers').
     float16/bfloat16 params keep their state in float32, are updated through a float32 copy and
     rounded to their dtype once per step; that state stays float32 through
-    ``state_dict``/``load_state_dict``, so a resumed run continues bit-identically.
+    ``state_dict``/``load_state_dict``, so a resumed run continues bit-identically. The float32
+    copy lives for one step only (no master weights, as upstream): an update smaller than half an
+    ulp of the param is lost.
 
     Arguments are checked at construction (``ValueError`` naming the argument). Kept from
     transformers: a manual ``lr`` with ``relative_step=True``; ``warmup_init`` without
@@ -84,6 +86,22 @@ class Adafactor(SpecOptimizer):
     ``weight_decay >= 0``, and the flags ``scale_parameter``, ``relative_step``, ``warmup_init``
     must be bools (transformers reads ``1`` as true). NaN/inf gradients propagate. Sparse gradients
     raise ``RuntimeError``.
+
+    Args:
+        params: parameters or param-group dicts.
+        lr: the external learning rate (``relative_step=False``), or None for the relative step.
+        eps: ``(eps1, eps2)``: eps1 is added to ``g·g``, eps2 floors the parameter scale.
+        clip_threshold: d, the update is divided by ``max(1, rms(u) / d)`` (``inf``: no clipping).
+        decay_rate: the exponent of ``β̂2 = 1 − t**decay_rate`` (<= 0).
+        beta1: the EMA factor of the scaled update, or None for no first moment.
+        weight_decay: decay rate, scaled by α and applied to the pre-update param.
+        scale_parameter: multiply ρ by ``max(eps2, rms(P))``.
+        relative_step: ρ = ``min(1e-2, 1/sqrt(t))`` (or the warmup form) instead of ``lr``.
+        warmup_init: ρ starts at ``1e-6·t`` (needs ``relative_step``).
+
+    Raises:
+        ValueError: an out-of-domain argument or combination (above), naming it.
+        RuntimeError: ``step()`` on a sparse gradient.
 
     Example:
         >>> import torch
@@ -301,6 +319,13 @@ class AdafactorSchedule(LambdaLR):
     ``initial_lr``. transformers drops such groups from its list (shifting later groups' values,
     which torch 2.13 rejects) or raises ``KeyError``.
 
+    Args:
+        optimizer: an :class:`Adafactor` (or transformers') whose lr to read back.
+        initial_lr: the lr reported (and written into every group) before the first step (>= 0).
+
+    Raises:
+        ValueError: ``initial_lr`` is negative or not a real number.
+
     Example:
         >>> import torch
         >>> from optimspec.torch import Adafactor, AdafactorSchedule
@@ -336,5 +361,23 @@ class AdafactorSchedule(LambdaLR):
 
 
 def get_adafactor_schedule(optimizer: Optimizer, initial_lr: float = 0.0) -> AdafactorSchedule:
-    """``AdafactorSchedule(optimizer, initial_lr)``."""
+    """``AdafactorSchedule(optimizer, initial_lr)``: the read-back proxy of Adafactor's internal lr.
+
+    Args:
+        optimizer: an :class:`Adafactor`.
+        initial_lr: the lr reported before the first step (>= 0).
+
+    Returns:
+        An :class:`AdafactorSchedule`.
+
+    Raises:
+        ValueError: ``initial_lr`` is negative or not a real number.
+
+    Example:
+        >>> import torch
+        >>> from optimspec.torch import Adafactor, get_adafactor_schedule
+        >>> sched = get_adafactor_schedule(Adafactor([torch.nn.Parameter(torch.ones(3))]))
+        >>> sched.get_last_lr()
+        [0.0]
+    """
     return AdafactorSchedule(optimizer, initial_lr)

@@ -73,6 +73,10 @@ class AdamW(SpecOptimizer):
         no_deprecation_warning: accepted for compatibility; this class is supported and never warns.
         impl: the implementation path, ``"fused"``, ``"foreach"`` or ``"per_tensor"`` (per group).
 
+    Raises:
+        ValueError: an out-of-domain argument (above), here or in ``add_param_group``, naming it.
+        RuntimeError: ``step()`` on a sparse gradient.
+
     Example:
         >>> import torch
         >>> from optimspec.torch import AdamW

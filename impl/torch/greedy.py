@@ -74,15 +74,45 @@ _STATE_KEYS = (
 )
 
 
-class _RunningMean:
-    """Mean of the last ``window_size`` values, kept as a running sum (upstream's float order)."""
+class StreamingAverage:
+    """The mean of the last ``window_size`` values, kept as a running sum (transformers' class).
+
+    ``streamavg(v)`` appends ``v`` and adds it to ``sum``; when more than ``window_size`` values are
+    held it pops the oldest ``o`` and subtracts it; it returns ``sum / len(values)``. The running sum
+    is the behaviour, float drift included: one ``inf`` makes the sum ``inf`` and its removal makes
+    it NaN. :class:`GreedyLR` smooths its metric with one of these when ``smooth=True``.
+
+    Args:
+        window_size: how many of the latest values the mean covers (an integer >= 1).
+
+    Raises:
+        ValueError: ``window_size`` is not an integer >= 1 (transformers accepts it, then divides
+            by zero at the first value).
+
+    Example:
+        >>> from optimspec.torch import StreamingAverage
+        >>> average = StreamingAverage(window_size=2)
+        >>> [average.streamavg(v) for v in [1.0, 3.0, 5.0]]
+        [1.0, 2.0, 4.0]
+        >>> average.state_dict()
+        {'window_size': 2, 'values': [3.0, 5.0], 'sum': 8.0}
+    """
 
     def __init__(self, window_size: int) -> None:
-        self.window_size = window_size
+        _checks.integer(type(self).__name__, "window_size", window_size, low=1)
+        self.window_size: int = window_size
         self.values: list[float] = []
-        self.sum = 0.0
+        self.sum: float = 0.0
 
-    def add(self, value: float) -> float:
+    def streamavg(self, value: float) -> float:
+        """Add ``value`` and return the mean of the values now held.
+
+        Args:
+            value: the latest metric.
+
+        Returns:
+            ``sum / len(values)`` after adding ``value`` (and dropping the oldest past the window).
+        """
         self.values.append(value)
         self.sum += value
         if len(self.values) > self.window_size:
@@ -90,9 +120,19 @@ class _RunningMean:
         return self.sum / len(self.values)
 
     def state_dict(self) -> dict[str, Any]:
+        """``{"window_size", "values" (a copy), "sum"}``, transformers' keys.
+
+        Returns:
+            The state as plain Python values (loads with ``torch.load(weights_only=True)``).
+        """
         return {"window_size": self.window_size, "values": list(self.values), "sum": self.sum}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a state; a missing key keeps the window size, or empties the values and sum.
+
+        Args:
+            state_dict: a dict from :meth:`state_dict` (or from transformers' ``StreamingAverage``).
+        """
         self.window_size = state_dict.get("window_size", self.window_size)
         self.values = list(state_dict.get("values", []))
         self.sum = state_dict.get("sum", 0.0)
@@ -106,6 +146,40 @@ class GreedyLR:
     unknown ``mode``/``threshold_mode``) it rejects, at construction, ``factor <= 0`` (upstream
     divides by zero or produces negative lrs), negative counts, thresholds, ``eps`` or lr bounds,
     ``max_lr < min_lr`` and ``window_size < 1``.
+
+    Args:
+        optimizer: the optimizer whose group lrs are moved.
+        mode: ``"min"`` (lower metrics are better) or ``"max"``.
+        factor: the lr is multiplied by it on a plateau and divided by it on improvement (0 < f < 1).
+        patience: good or bad steps tolerated before the lr moves (an integer >= 0).
+        threshold: how much better a metric must be to count (>= 0).
+        threshold_mode: ``"abs"`` (``best − threshold``) or ``"rel"`` (``best·(1 − threshold)``).
+        cooldown: steps ignored after a cut (>= 0).
+        warmup: steps ignored after a raise (>= 0).
+        min_lr: the floor, one value or one per group (>= 0).
+        max_lr: the ceiling, one value or one per group (>= ``min_lr``).
+        eps: a change smaller than this is skipped (>= 0).
+        verbose: print each change.
+        smooth: feed the mean of the last ``window_size`` metrics (:class:`StreamingAverage`).
+        window_size: the smoothing window (an integer >= 1).
+        reset_start: how many cuts ending at the floor before everything resets (>= 0).
+
+    Raises:
+        ValueError: an out-of-domain argument (above), naming it; ``factor >= 1`` with
+            transformers' own message.
+        TypeError: ``optimizer`` is not a torch ``Optimizer``.
+
+    Example:
+        >>> import torch
+        >>> from optimspec.torch import GreedyLR
+        >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.5)
+        >>> sched = GreedyLR(opt, patience=1, factor=0.5, min_lr=0.1)
+        >>> lrs = []
+        >>> for loss in [1.0] * 7:              # a plateau: a cut after every 2 bad steps, to min_lr
+        ...     sched.step(loss)
+        ...     lrs.append(sched.get_last_lr()[0])
+        >>> lrs
+        [0.5, 0.5, 0.25, 0.25, 0.125, 0.125, 0.1]
     """
 
     def __init__(
@@ -178,7 +252,7 @@ class GreedyLR:
         self.num_good_epochs = 0
         self.cooldown_counter = 0
         self.warmup_counter = 0
-        self._running_mean = _RunningMean(self.window_size) if self.smooth else None
+        self._streaming_avg = StreamingAverage(self.window_size) if self.smooth else None
 
     def is_better(self, current: float, best: float) -> bool:
         """Whether ``current`` improves on ``best`` by more than the threshold."""
@@ -193,8 +267,8 @@ class GreedyLR:
     def step(self, metrics: float, epoch: int | None = None) -> None:
         """Take one step with the latest metric (a float or a 0-d tensor)."""
         current = float(metrics)
-        if self._running_mean is not None:
-            current = self._running_mean.add(current)
+        if self._streaming_avg is not None:
+            current = self._streaming_avg.streamavg(current)
         self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
         if self.cooldown_counter > 0 or self.warmup_counter > 0:
             # A pause after a change: the metric is ignored and `best` is left alone.
@@ -264,8 +338,8 @@ class GreedyLR:
     def state_dict(self) -> dict[str, Any]:
         """Every counter and setting (plain Python values: loads with ``torch.load(weights_only=True)``)."""
         state = {key: _copied(getattr(self, key)) for key in _STATE_KEYS}
-        if self._running_mean is not None:
-            state["_streaming_avg"] = self._running_mean.state_dict()
+        if self._streaming_avg is not None:
+            state["_streaming_avg"] = self._streaming_avg.state_dict()
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -273,9 +347,9 @@ class GreedyLR:
         for key in _STATE_KEYS:
             setattr(self, key, _copied(state_dict.get(key, getattr(self, key))))
         if "_streaming_avg" in state_dict:
-            if self._running_mean is None:
-                self._running_mean = _RunningMean(self.window_size)
-            self._running_mean.load_state_dict(state_dict["_streaming_avg"])
+            if self._streaming_avg is None:
+                self._streaming_avg = StreamingAverage(self.window_size)
+            self._streaming_avg.load_state_dict(state_dict["_streaming_avg"])
         if "_last_lr" in state_dict:
             for group, lr in zip(self.optimizer.param_groups, self._last_lr):
                 group["lr"] = lr

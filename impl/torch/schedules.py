@@ -242,12 +242,66 @@ def _min_lr_rate(owner: str, optimizer: Optimizer, min_lr: float | None, min_lr_
 
 
 def get_constant_schedule(optimizer: Optimizer, last_epoch: int = -1) -> LambdaLR:
-    """Constant learning rate: λ(t) = 1."""
+    """Constant learning rate: λ(t) = 1 at every step.
+
+    Args:
+        optimizer: the optimizer whose param groups are scheduled; each group's base lr is its
+            ``initial_lr`` if set, else its ``lr``.
+        last_epoch: ``-1`` for a new schedule; ``k >= 0`` resumes after step ``k`` (torch then
+            requires ``initial_lr`` in every group).
+
+    Returns:
+        ``LambdaLR``: after each ``scheduler.step()`` every group's lr is ``base_lr · λ(t)`` with
+        ``t = scheduler.last_epoch`` (0 right after construction, so the n-th ``optimizer.step()``
+        of an ``opt.step(); sched.step()`` loop uses λ(n − 1)).
+
+    Raises:
+        ValueError: a param group's lr is negative or missing.
+
+    Example:
+        >>> import torch
+        >>> from optimspec.torch import get_constant_schedule
+        >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        >>> get_constant_schedule(opt).get_last_lr()
+        [0.1]
+    """
     return _lambda_lr("get_constant_schedule", optimizer, _constant_lambda, last_epoch)
 
 
 def get_constant_schedule_with_warmup(optimizer: Optimizer, num_warmup_steps: int, last_epoch: int = -1) -> LambdaLR:
-    """Linear warmup, then constant: λ(t) = ramp(t) for t < W, else 1.0."""
+    """Linear warmup, then constant.
+
+    With ``t`` the scheduler step, ``W = num_warmup_steps``, ``T = num_training_steps`` and the
+    linear warmup ramp ``ramp(t) = float(t) / float(max(1, W))``: λ(t) = ramp(t) for t < W, else 1.0.
+
+    Args:
+        optimizer: the optimizer whose param groups are scheduled; each group's base lr is its
+            ``initial_lr`` if set, else its ``lr``.
+        num_warmup_steps: W, the number of warmup steps (an integer >= 0; 0 means no warmup).
+        last_epoch: ``-1`` for a new schedule; ``k >= 0`` resumes after step ``k`` (torch then
+            requires ``initial_lr`` in every group).
+
+    Returns:
+        ``LambdaLR``: after each ``scheduler.step()`` every group's lr is ``base_lr · λ(t)`` with
+        ``t = scheduler.last_epoch`` (0 right after construction, so the n-th ``optimizer.step()``
+        of an ``opt.step(); sched.step()`` loop uses λ(n − 1)).
+
+    Raises:
+        ValueError: a step count is not an integer >= 0 (``num_training_steps`` >= 1), or a
+            param group's lr is negative or missing; the message names the argument.
+
+    Example:
+        >>> import torch
+        >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        >>> from optimspec.torch import get_constant_schedule_with_warmup
+        >>> sched = get_constant_schedule_with_warmup(opt, num_warmup_steps=4)
+        >>> lrs = []
+        >>> for _ in range(6):
+        ...     lrs.append(round(sched.get_last_lr()[0], 4))
+        ...     opt.step(); sched.step()
+        >>> lrs
+        [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+    """
     _check_steps("get_constant_schedule_with_warmup", num_warmup_steps=num_warmup_steps)
     lr_lambda = partial(_constant_with_warmup_lambda, num_warmup_steps=num_warmup_steps)
     return _lambda_lr("get_constant_schedule_with_warmup", optimizer, lr_lambda, last_epoch)
@@ -256,9 +310,40 @@ def get_constant_schedule_with_warmup(optimizer: Optimizer, num_warmup_steps: in
 def get_linear_schedule_with_warmup(
     optimizer: Optimizer, num_warmup_steps: int, num_training_steps: int, last_epoch: int = -1
 ) -> LambdaLR:
-    """Linear warmup to the base lr, then linear decay to 0 at ``T``.
+    """Linear warmup to the base lr, then a linear decay to 0 at ``T``.
 
-    λ(t) = ramp(t) for t < W, else ``max(0.0, float(T − t) / float(max(1, T − W)))``; 0 for t ≥ T.
+    With ``t`` the scheduler step, ``W = num_warmup_steps``, ``T = num_training_steps`` and the
+    linear warmup ramp ``ramp(t) = float(t) / float(max(1, W))``: λ(t) = ramp(t) for t < W, else
+    ``max(0.0, float(T − t) / float(max(1, T − W)))``, so λ(W) = 1 and λ = 0 for every t >= T.
+
+    Args:
+        optimizer: the optimizer whose param groups are scheduled; each group's base lr is its
+            ``initial_lr`` if set, else its ``lr``.
+        num_warmup_steps: W, the number of warmup steps (an integer >= 0).
+        num_training_steps: T, the total number of steps (an integer >= 1).
+        last_epoch: ``-1`` for a new schedule; ``k >= 0`` resumes after step ``k`` (torch then
+            requires ``initial_lr`` in every group).
+
+    Returns:
+        ``LambdaLR``: after each ``scheduler.step()`` every group's lr is ``base_lr · λ(t)`` with
+        ``t = scheduler.last_epoch`` (0 right after construction, so the n-th ``optimizer.step()``
+        of an ``opt.step(); sched.step()`` loop uses λ(n − 1)).
+
+    Raises:
+        ValueError: a step count is not an integer >= 0 (``num_training_steps`` >= 1), or a
+            param group's lr is negative or missing; the message names the argument.
+
+    Example:
+        >>> import torch
+        >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        >>> from optimspec.torch import get_linear_schedule_with_warmup
+        >>> sched = get_linear_schedule_with_warmup(opt, num_warmup_steps=2, num_training_steps=5)
+        >>> lrs = []
+        >>> for _ in range(6):
+        ...     lrs.append(round(sched.get_last_lr()[0], 4))
+        ...     opt.step(); sched.step()
+        >>> lrs
+        [0.0, 0.5, 1.0, 0.6667, 0.3333, 0.0]
     """
     _check_steps(
         "get_linear_schedule_with_warmup", num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps
@@ -272,8 +357,41 @@ def get_cosine_schedule_with_warmup(
 ) -> LambdaLR:
     """Linear warmup, then a cosine from the base lr down to 0 (``num_cycles=0.5``: half a wave).
 
-    With ``p = float(t − W) / float(max(1, T − W))``: λ(t) = ``max(0, 0.5·(1 + cos(π·nc·2·p)))``.
-    ``p`` is not clamped, so past ``T`` the lr rises again (back at the peak at ``t = 2T − W``).
+    With ``t`` the scheduler step, ``W = num_warmup_steps``, ``T = num_training_steps`` and the
+    linear warmup ramp ``ramp(t) = float(t) / float(max(1, W))``, the progress ``p = float(t − W) / float(max(1, T − W))`` and ``nc = num_cycles``:
+    λ(t) = ramp(t) for t < W, else ``max(0, 0.5·(1 + cos(π·nc·2·p)))``. ``p`` is not clamped, so
+    past ``T`` the lr rises again (back at the peak at ``t = 2T − W``), as in transformers.
+
+    Args:
+        optimizer: the optimizer whose param groups are scheduled; each group's base lr is its
+            ``initial_lr`` if set, else its ``lr``.
+        num_warmup_steps: W, the number of warmup steps (an integer >= 0).
+        num_training_steps: T, the number of steps of the warmup plus the decay (an integer >= 1).
+        num_cycles: nc, the number of cosine waves over ``T − W`` steps (a real >= 0).
+        last_epoch: ``-1`` for a new schedule; ``k >= 0`` resumes after step ``k`` (torch then
+            requires ``initial_lr`` in every group).
+
+    Returns:
+        ``LambdaLR``: after each ``scheduler.step()`` every group's lr is ``base_lr · λ(t)`` with
+        ``t = scheduler.last_epoch`` (0 right after construction, so the n-th ``optimizer.step()``
+        of an ``opt.step(); sched.step()`` loop uses λ(n − 1)).
+
+    Raises:
+        ValueError: a step count is not an integer >= 0 (``num_training_steps`` >= 1), or a
+            param group's lr is negative or missing; the message names the argument.
+            Also ``num_cycles`` < 0.
+
+    Example:
+        >>> import torch
+        >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        >>> from optimspec.torch import get_cosine_schedule_with_warmup
+        >>> sched = get_cosine_schedule_with_warmup(opt, num_warmup_steps=2, num_training_steps=6)
+        >>> lrs = []
+        >>> for _ in range(8):
+        ...     lrs.append(round(sched.get_last_lr()[0], 4))
+        ...     opt.step(); sched.step()
+        >>> lrs
+        [0.0, 0.5, 1.0, 0.8536, 0.5, 0.1464, 0.0, 0.1464]
     """
     owner = "get_cosine_schedule_with_warmup"
     _check_steps(owner, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps)
@@ -290,9 +408,42 @@ def get_cosine_schedule_with_warmup(
 def get_cosine_with_hard_restarts_schedule_with_warmup(
     optimizer: Optimizer, num_warmup_steps: int, num_training_steps: int, num_cycles: int = 1, last_epoch: int = -1
 ) -> LambdaLR:
-    """Linear warmup, then ``num_cycles`` cosine decays that each restart at the base lr.
+    """Linear warmup, then ``num_cycles`` cosine decays that each restart at the base lr; 0 from ``T`` on.
 
-    λ(t) = 0 once ``p >= 1`` (past ``T``), else ``max(0.0, 0.5·(1 + cos(π·((nc·p) mod 1))))``.
+    With ``t`` the scheduler step, ``W = num_warmup_steps``, ``T = num_training_steps`` and the
+    linear warmup ramp ``ramp(t) = float(t) / float(max(1, W))``, ``p = float(t − W) / float(max(1, T − W))`` and ``nc = num_cycles``: λ(t) = ramp(t)
+    for t < W; 0 once ``p >= 1``; else ``max(0.0, 0.5·(1 + cos(π·((nc·p) mod 1))))``.
+
+    Args:
+        optimizer: the optimizer whose param groups are scheduled; each group's base lr is its
+            ``initial_lr`` if set, else its ``lr``.
+        num_warmup_steps: W, the number of warmup steps (an integer >= 0).
+        num_training_steps: T, the total number of steps (an integer >= 1).
+        num_cycles: nc, the number of decays between W and T (a real >= 0; default the int 1).
+        last_epoch: ``-1`` for a new schedule; ``k >= 0`` resumes after step ``k`` (torch then
+            requires ``initial_lr`` in every group).
+
+    Returns:
+        ``LambdaLR``: after each ``scheduler.step()`` every group's lr is ``base_lr · λ(t)`` with
+        ``t = scheduler.last_epoch`` (0 right after construction, so the n-th ``optimizer.step()``
+        of an ``opt.step(); sched.step()`` loop uses λ(n − 1)).
+
+    Raises:
+        ValueError: a step count is not an integer >= 0 (``num_training_steps`` >= 1), or a
+            param group's lr is negative or missing; the message names the argument.
+            Also ``num_cycles`` < 0.
+
+    Example:
+        >>> import torch
+        >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        >>> from optimspec.torch import get_cosine_with_hard_restarts_schedule_with_warmup
+        >>> sched = get_cosine_with_hard_restarts_schedule_with_warmup(opt, 2, 6, num_cycles=2)
+        >>> lrs = []
+        >>> for _ in range(8):
+        ...     lrs.append(round(sched.get_last_lr()[0], 4))
+        ...     opt.step(); sched.step()
+        >>> lrs
+        [0.0, 0.5, 1.0, 0.5, 1.0, 0.5, 0.0, 0.0]
     """
     owner = "get_cosine_with_hard_restarts_schedule_with_warmup"
     _check_steps(owner, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps)
@@ -316,9 +467,44 @@ def get_polynomial_decay_schedule_with_warmup(
 ) -> LambdaLR:
     """Linear warmup, then a polynomial decay from ``lr_init = optimizer.defaults["lr"]`` to ``lr_end``.
 
-    For W ≤ t ≤ T: ``λ = ((lr_init − lr_end)·(1 − (t − W)/(T − W))**power + lr_end) / lr_init``;
-    for t > T: ``λ = lr_end / lr_init``. A group whose lr differs from the default ends at
-    ``lr_end`` scaled by its own lr. ``T == W`` is rejected (transformers divides 0 by 0 at t = W).
+    With ``t`` the scheduler step, ``W = num_warmup_steps``, ``T = num_training_steps`` and the
+    linear warmup ramp ``ramp(t) = float(t) / float(max(1, W))``: λ(t) = ramp(t) for t < W; for W <= t <= T
+    ``λ = ((lr_init − lr_end)·(1 − (t − W)/(T − W))**power + lr_end) / lr_init``; for t > T
+    ``λ = lr_end / lr_init``. A group whose lr differs from the default ends at ``lr_end`` scaled
+    by its own lr / lr_init, as upstream.
+
+    Args:
+        optimizer: the optimizer whose param groups are scheduled; each group's base lr is its
+            ``initial_lr`` if set, else its ``lr``.
+        num_warmup_steps: W, the number of warmup steps (an integer >= 0).
+        num_training_steps: T, the step at which ``lr_end`` is reached (an integer >= 1, != W).
+        lr_end: the final lr (a real >= 0, below ``optimizer.defaults["lr"]``).
+        power: the exponent of the decay (a real >= 0; 1.0 is linear).
+        last_epoch: ``-1`` for a new schedule; ``k >= 0`` resumes after step ``k`` (torch then
+            requires ``initial_lr`` in every group).
+
+    Returns:
+        ``LambdaLR``: after each ``scheduler.step()`` every group's lr is ``base_lr · λ(t)`` with
+        ``t = scheduler.last_epoch`` (0 right after construction, so the n-th ``optimizer.step()``
+        of an ``opt.step(); sched.step()`` loop uses λ(n − 1)).
+
+    Raises:
+        ValueError: a step count is not an integer >= 0 (``num_training_steps`` >= 1), or a
+            param group's lr is negative or missing; the message names the argument.
+            Also ``T == W`` (transformers divides 0 by 0 at t = W), ``power`` < 0,
+            ``lr_end`` < 0, and ``lr_end`` >= the optimizer's lr (upstream's own error).
+
+    Example:
+        >>> import torch
+        >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        >>> from optimspec.torch import get_polynomial_decay_schedule_with_warmup
+        >>> sched = get_polynomial_decay_schedule_with_warmup(opt, 2, 5, lr_end=0.1, power=2.0)
+        >>> lrs = []
+        >>> for _ in range(7):
+        ...     lrs.append(round(sched.get_last_lr()[0], 4))
+        ...     opt.step(); sched.step()
+        >>> lrs
+        [0.0, 0.5, 1.0, 0.5, 0.2, 0.1, 0.1]
     """
     owner = "get_polynomial_decay_schedule_with_warmup"
     _check_steps(owner, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps)
@@ -347,9 +533,41 @@ def get_polynomial_decay_schedule_with_warmup(
 def get_inverse_sqrt_schedule(
     optimizer: Optimizer, num_warmup_steps: int, timescale: int | None = None, last_epoch: int = -1
 ) -> LambdaLR:
-    """Linear warmup, then ``λ(t) = 1.0 / sqrt((t + timescale − W) / timescale)`` (1.0 at t = W).
+    """Linear warmup, then an inverse-square-root decay with no end.
 
-    ``timescale`` defaults to ``num_warmup_steps or 10_000`` (so ``W = 0`` gives 10 000).
+    With ``t`` the scheduler step, ``W = num_warmup_steps``, ``T = num_training_steps`` and the
+    linear warmup ramp ``ramp(t) = float(t) / float(max(1, W))`` and ``τ = timescale``: λ(t) = ramp(t) for t < W, else
+    ``1.0 / sqrt((t + τ − W) / τ)`` (1.0 at t = W). ``timescale=None`` means ``W or 10_000``.
+
+    Args:
+        optimizer: the optimizer whose param groups are scheduled; each group's base lr is its
+            ``initial_lr`` if set, else its ``lr``.
+        num_warmup_steps: W, the number of warmup steps (an integer >= 0).
+        timescale: τ (an integer >= 1), or None for ``num_warmup_steps or 10_000``.
+        last_epoch: ``-1`` for a new schedule; ``k >= 0`` resumes after step ``k`` (torch then
+            requires ``initial_lr`` in every group).
+
+    Returns:
+        ``LambdaLR``: after each ``scheduler.step()`` every group's lr is ``base_lr · λ(t)`` with
+        ``t = scheduler.last_epoch`` (0 right after construction, so the n-th ``optimizer.step()``
+        of an ``opt.step(); sched.step()`` loop uses λ(n − 1)).
+
+    Raises:
+        ValueError: a step count is not an integer >= 0 (``num_training_steps`` >= 1), or a
+            param group's lr is negative or missing; the message names the argument.
+            Also an explicit ``timescale`` < 1 (transformers divides by zero at 0).
+
+    Example:
+        >>> import torch
+        >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        >>> from optimspec.torch import get_inverse_sqrt_schedule
+        >>> sched = get_inverse_sqrt_schedule(opt, num_warmup_steps=2)
+        >>> lrs = []
+        >>> for _ in range(6):
+        ...     lrs.append(round(sched.get_last_lr()[0], 4))
+        ...     opt.step(); sched.step()
+        >>> lrs
+        [0.0, 0.5, 1.0, 0.8165, 0.7071, 0.6325]
     """
     owner = "get_inverse_sqrt_schedule"
     _check_steps(owner, num_warmup_steps=num_warmup_steps)
@@ -364,11 +582,35 @@ def get_inverse_sqrt_schedule(
 def get_reduce_on_plateau_schedule(optimizer: Optimizer, **kwargs: Any) -> ReduceLROnPlateau:
     """``torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, **kwargs)``, its arguments checked.
 
-    torch rejects ``factor >= 1``, an unknown ``mode``/``threshold_mode`` and a ``min_lr`` list of
-    the wrong length; this also rejects, naming the argument, ``factor < 0``, negative ``patience``,
-    ``cooldown``, ``threshold``, ``eps`` or ``min_lr`` (each of which torch takes and then
-    misbehaves with: a negative lr, a cut at every step, …). An unknown keyword is torch's
-    ``TypeError``.
+    Step it with the metric, ``sched.step(val_loss)``: after more than ``patience`` steps without
+    an improvement (by ``threshold``), every group's lr becomes ``max(lr·factor, min_lr)``, then
+    ``cooldown`` steps are ignored.
+
+    Args:
+        optimizer: the optimizer whose group lrs are cut.
+        **kwargs: ``ReduceLROnPlateau``'s arguments: ``mode="min"``, ``factor=0.1``,
+            ``patience=10``, ``threshold=1e-4``, ``threshold_mode="rel"``, ``cooldown=0``,
+            ``min_lr=0`` (one value or one per group), ``eps=1e-8``.
+
+    Returns:
+        A torch ``ReduceLROnPlateau``.
+
+    Raises:
+        ValueError: torch's (``factor >= 1``, an unknown ``mode``/``threshold_mode``, a ``min_lr``
+            list of the wrong length) and, naming the argument, ``factor < 0`` and a negative
+            ``patience``, ``cooldown``, ``threshold``, ``eps`` or ``min_lr`` (which torch takes
+            and then misbehaves with).
+        TypeError: an unknown keyword (torch's).
+
+    Example:
+        >>> import torch
+        >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        >>> from optimspec.torch import get_reduce_on_plateau_schedule
+        >>> sched = get_reduce_on_plateau_schedule(opt, factor=0.5, patience=1)
+        >>> for loss in [1.0, 1.0, 1.0, 0.5, 0.6, 0.7]:
+        ...     sched.step(loss)
+        >>> sched.get_last_lr()
+        [0.25]
     """
     owner = "get_reduce_on_plateau_schedule"
     if "factor" in kwargs:
@@ -394,10 +636,46 @@ def get_cosine_with_min_lr_schedule_with_warmup(
     min_lr: float | None = None,
     min_lr_rate: float | None = None,
 ) -> LambdaLR:
-    """Cosine with warmup whose floor is ``r = min_lr_rate`` (or ``min_lr / optimizer.defaults["lr"]``).
+    """Linear warmup, then a cosine down to a floor ``r`` (``min_lr_rate``, or ``min_lr / optimizer.defaults["lr"]``).
 
-    After warmup: ``λ = max(0, f·(1 − r) + r)`` with ``f`` the plain cosine factor, so λ(T) = r;
-    like plain cosine it rises again past ``T``. Exactly one of ``min_lr``/``min_lr_rate``.
+    With ``t`` the scheduler step, ``W = num_warmup_steps``, ``T = num_training_steps`` and the
+    linear warmup ramp ``ramp(t) = float(t) / float(max(1, W))``, p and the cosine factor ``f = 0.5·(1 + cos(π·nc·2·p))`` as in
+    :func:`get_cosine_schedule_with_warmup`: λ(t) = ramp(t) for t < W, else ``max(0, f·(1 − r) + r)``,
+    so λ(T) = r. Like the plain cosine it rises again past ``T``.
+
+    Args:
+        optimizer: the optimizer whose param groups are scheduled; each group's base lr is its
+            ``initial_lr`` if set, else its ``lr``.
+        num_warmup_steps: W, the number of warmup steps (an integer >= 0).
+        num_training_steps: T, the step at which the floor is reached (an integer >= 1).
+        num_cycles: nc (a real >= 0).
+        last_epoch: ``-1`` for a new schedule; ``k >= 0`` resumes after step ``k`` (torch then
+            requires ``initial_lr`` in every group).
+        min_lr: the floor as an lr, converted with the optimizer's default lr (in [0, that lr]).
+        min_lr_rate: the floor as a fraction of each group's base lr (in [0, 1]).
+
+    Returns:
+        ``LambdaLR``: after each ``scheduler.step()`` every group's lr is ``base_lr · λ(t)`` with
+        ``t = scheduler.last_epoch`` (0 right after construction, so the n-th ``optimizer.step()``
+        of an ``opt.step(); sched.step()`` loop uses λ(n − 1)).
+
+    Raises:
+        ValueError: a step count is not an integer >= 0 (``num_training_steps`` >= 1), or a
+            param group's lr is negative or missing; the message names the argument.
+            Also both or neither of ``min_lr`` / ``min_lr_rate`` (transformers' errors),
+            ``num_cycles`` < 0, and a floor out of range.
+
+    Example:
+        >>> import torch
+        >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        >>> from optimspec.torch import get_cosine_with_min_lr_schedule_with_warmup
+        >>> sched = get_cosine_with_min_lr_schedule_with_warmup(opt, 2, 6, min_lr_rate=0.1)
+        >>> lrs = []
+        >>> for _ in range(8):
+        ...     lrs.append(round(sched.get_last_lr()[0], 4))
+        ...     opt.step(); sched.step()
+        >>> lrs
+        [0.0, 0.5, 1.0, 0.8682, 0.55, 0.2318, 0.1, 0.2318]
     """
     owner = "get_cosine_with_min_lr_schedule_with_warmup"
     _check_steps(owner, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps)
@@ -422,12 +700,49 @@ def get_cosine_with_min_lr_schedule_with_warmup_lr_rate(
     min_lr_rate: float | None = None,
     warmup_lr_rate: float | None = None,
 ) -> LambdaLR:
-    """"cosine_warmup_with_min_lr": the DeepSpeed-style cosine with a floor, shifted one step ahead.
+    """``"cosine_warmup_with_min_lr"``: the cosine with a floor, shifted one step ahead (DeepSpeed style).
 
-    In floats: for t < W, ``λ = (t + 1) / max(1, W)`` or, with ``wr = warmup_lr_rate``,
-    ``λ = wr + (1 − wr)·t / max(1, W − 1)``; after warmup ``p = (t − W + 1) / max(1, T − W)``
-    and ``λ = max(0, f·(1 − r) + r)``. So the first update already has lr > 0 and the floor r is
+    With ``t`` the scheduler step, ``W = num_warmup_steps``, ``T = num_training_steps`` and the
+    linear warmup ramp ``the floor r as in get_cosine_with_min_lr_schedule_with_warmup``, all in
+    floats: for t < W, ``λ = (t + 1) / max(1, W)`` or, with ``wr = warmup_lr_rate``,
+    ``λ = wr + (1 − wr)·t / max(1, W − 1)``; after the warmup ``p = (t − W + 1) / max(1, T − W)``
+    and ``λ = max(0, f·(1 − r) + r)``. So the first update already has lr > 0 and the floor is
     reached at t = T − 1.
+
+    Args:
+        optimizer: the optimizer whose param groups are scheduled; each group's base lr is its
+            ``initial_lr`` if set, else its ``lr``.
+        num_warmup_steps: W, the number of warmup steps (an integer >= 0).
+        num_training_steps: T (an integer >= 1).
+        num_cycles: nc (a real >= 0).
+        last_epoch: ``-1`` for a new schedule; ``k >= 0`` resumes after step ``k`` (torch then
+            requires ``initial_lr`` in every group).
+        min_lr: the floor as an lr, converted with the optimizer's default lr.
+        min_lr_rate: the floor as a fraction of each group's base lr (in [0, 1]).
+        warmup_lr_rate: where the warmup starts, as a fraction of the base lr (in [0, 1]), or None.
+
+    Returns:
+        ``LambdaLR``: after each ``scheduler.step()`` every group's lr is ``base_lr · λ(t)`` with
+        ``t = scheduler.last_epoch`` (0 right after construction, so the n-th ``optimizer.step()``
+        of an ``opt.step(); sched.step()`` loop uses λ(n − 1)).
+
+    Raises:
+        ValueError: a step count is not an integer >= 0 (``num_training_steps`` >= 1), or a
+            param group's lr is negative or missing; the message names the argument.
+            Also both or neither of ``min_lr`` / ``min_lr_rate``, ``num_cycles`` < 0,
+            and a rate out of range.
+
+    Example:
+        >>> import torch
+        >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        >>> from optimspec.torch import get_cosine_with_min_lr_schedule_with_warmup_lr_rate
+        >>> sched = get_cosine_with_min_lr_schedule_with_warmup_lr_rate(opt, 2, 6, min_lr_rate=0.1)
+        >>> lrs = []
+        >>> for _ in range(8):
+        ...     lrs.append(round(sched.get_last_lr()[0], 4))
+        ...     opt.step(); sched.step()
+        >>> lrs
+        [0.5, 1.0, 0.8682, 0.55, 0.2318, 0.1, 0.2318, 0.55]
     """
     owner = "get_cosine_with_min_lr_schedule_with_warmup_lr_rate"
     _check_steps(owner, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps)
@@ -459,11 +774,50 @@ def get_wsd_schedule(
 ) -> LambdaLR:
     """Warmup-stable-decay: warmup from ``r = min_lr_ratio`` to 1, hold 1, decay to r, then hold r.
 
-    Warmup (t < W), with ``p = t / max(1, W)``: ``f = p`` | ``0.5·(1 − cos(πp))`` | ``1 − sqrt(1 − p)``.
-    Decay (W + S ≤ t < W + S + D), ``p = (t − W − S) / max(1, D)``: ``f = 1 − p`` | cosine factor |
-    ``1 − sqrt(p)``. Both phases return ``max(0.0, f·(1 − r) + r)``. ``S = num_stable_steps``
-    (wins over ``num_training_steps`` when both are given, with a warning), else ``T − W − D``; a
-    negative derived ``S`` is kept as upstream (the decay then starts part-way at t = W).
+    With ``t`` the scheduler step, ``W = num_warmup_steps``, ``S`` the stable steps, ``D =
+    num_decay_steps``. Warmup (t < W), with ``p = t / max(1, W)``: ``f = p`` | ``0.5·(1 − cos(πp))``
+    | ``1 − sqrt(1 − p)`` for ``warmup_type`` linear | cosine | 1-sqrt. Stable (W <= t < W + S):
+    λ = 1. Decay (W + S <= t < W + S + D), ``p = (t − W − S) / max(1, D)``: ``f = 1 − p`` | the
+    cosine factor ``0.5·(1 + cos(π·nc·2·p))`` | ``1 − sqrt(p)``. Both phases return
+    ``max(0.0, f·(1 − r) + r)``; after the decay λ = r. ``S = num_stable_steps`` (it wins over
+    ``num_training_steps`` when both are given, with a warning), else ``T − W − D``; a negative
+    derived ``S`` is kept as upstream (the decay then starts part-way at t = W).
+
+    Args:
+        optimizer: the optimizer whose param groups are scheduled; each group's base lr is its
+            ``initial_lr`` if set, else its ``lr``.
+        num_warmup_steps: W (an integer >= 0).
+        num_decay_steps: D (an integer >= 0).
+        num_training_steps: T, used to derive ``S = T − W − D`` (an integer >= 1), or None.
+        num_stable_steps: S (an integer >= 0), or None.
+        warmup_type: ``"linear"``, ``"cosine"`` or ``"1-sqrt"``.
+        decay_type: ``"linear"``, ``"cosine"`` or ``"1-sqrt"``.
+        min_lr_ratio: r, the floor as a fraction of each group's base lr (in [0, 1]).
+        num_cycles: nc of the cosine decay (a real >= 0).
+        last_epoch: ``-1`` for a new schedule; ``k >= 0`` resumes after step ``k`` (torch then
+            requires ``initial_lr`` in every group).
+
+    Returns:
+        ``LambdaLR``: after each ``scheduler.step()`` every group's lr is ``base_lr · λ(t)`` with
+        ``t = scheduler.last_epoch`` (0 right after construction, so the n-th ``optimizer.step()``
+        of an ``opt.step(); sched.step()`` loop uses λ(n − 1)).
+
+    Raises:
+        ValueError: neither T nor S given, an unknown warmup or decay type (transformers' errors),
+            a negative count, r outside [0, 1], nc < 0, or a negative group lr.
+
+    Example:
+        >>> import torch
+        >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        >>> from optimspec.torch import get_wsd_schedule
+        >>> sched = get_wsd_schedule(opt, num_warmup_steps=2, num_decay_steps=4, num_stable_steps=2,
+        ...                          decay_type="linear", min_lr_ratio=0.1)
+        >>> lrs = []
+        >>> for _ in range(10):
+        ...     lrs.append(round(sched.get_last_lr()[0], 4))
+        ...     opt.step(); sched.step()
+        >>> lrs
+        [0.1, 0.55, 1.0, 1.0, 1.0, 0.775, 0.55, 0.325, 0.1, 0.1]
     """
     owner = "get_wsd_schedule"
     if num_training_steps is None and num_stable_steps is None:
@@ -503,7 +857,29 @@ def get_wsd_schedule(
 
 
 def get_greedy_schedule(optimizer: Optimizer, **kwargs: Any) -> GreedyLR:
-    """``GreedyLR(optimizer, **kwargs)``: the metric-driven schedule (see :class:`GreedyLR`)."""
+    """``GreedyLR(optimizer, **kwargs)``: the metric-driven schedule (see :class:`GreedyLR`).
+
+    Args:
+        optimizer: the optimizer whose group lrs are moved.
+        **kwargs: :class:`GreedyLR`'s arguments.
+
+    Returns:
+        A :class:`GreedyLR`, stepped with the metric: ``sched.step(val_loss)``.
+
+    Raises:
+        ValueError: an argument :class:`GreedyLR` rejects, named.
+        TypeError: ``optimizer`` is not a torch ``Optimizer``.
+
+    Example:
+        >>> import torch
+        >>> from optimspec.torch import get_greedy_schedule
+        >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.5)
+        >>> sched = get_greedy_schedule(opt, patience=1, factor=0.5)
+        >>> for loss in [3.0, 2.0, 1.0]:      # two improvements in a row: the lr doubles
+        ...     sched.step(loss)
+        >>> sched.get_last_lr()
+        [1.0]
+    """
     return GreedyLR(optimizer, **kwargs)
 
 
@@ -513,7 +889,25 @@ def get_greedy_schedule(optimizer: Optimizer, **kwargs: Any) -> GreedyLR:
 
 
 class SchedulerType(str, Enum):
-    """The schedule names accepted by :func:`get_scheduler` (and ``TrainingArguments.lr_scheduler_type``)."""
+    """The schedule names accepted by :func:`get_scheduler` (and ``TrainingArguments.lr_scheduler_type``).
+
+    A ``str`` enum: ``SchedulerType("cosine") == "cosine"``.
+
+    Args:
+        value: a schedule name, or a member of transformers' own ``SchedulerType``.
+
+    Raises:
+        ValueError: an unknown name, listing the known ones (transformers' message).
+
+    Example:
+        >>> from optimspec.torch import SchedulerType
+        >>> SchedulerType("warmup_stable_decay") is SchedulerType.WARMUP_STABLE_DECAY
+        True
+        >>> SchedulerType("cosine_annealing")
+        Traceback (most recent call last):
+        ...
+        ValueError: cosine_annealing is not a valid SchedulerType, please select one of [...]
+    """
 
     LINEAR = "linear"
     COSINE = "cosine"
@@ -605,8 +999,38 @@ def get_scheduler(
     ``greedy`` get only ``scheduler_specific_kwargs``; every other type needs ``num_warmup_steps``;
     ``constant_with_warmup`` ignores the kwargs; ``inverse_sqrt`` forwards them (e.g. ``timescale``);
     ``warmup_stable_decay`` takes ``num_training_steps`` possibly ``None`` and needs
-    ``num_decay_steps`` in the kwargs (a ``ValueError`` without it; upstream's is a ``TypeError``);
-    the rest need ``num_training_steps`` and get the kwargs (an unknown kwarg is a ``TypeError``).
+    ``num_decay_steps`` in the kwargs; the rest need ``num_training_steps`` and get the kwargs.
+
+    Args:
+        name: a :class:`SchedulerType` or its value (``"linear"``, ``"cosine"``, …; transformers'
+            own ``SchedulerType`` members work too).
+        optimizer: the optimizer to schedule.
+        num_warmup_steps: W, for every type that warms up.
+        num_training_steps: T, for every type with an end.
+        scheduler_specific_kwargs: extra keyword arguments of the factory (``num_cycles``,
+            ``min_lr_rate``, ``timescale``, ``num_decay_steps``, ``factor``, …).
+
+    Returns:
+        The factory's schedule: a ``LambdaLR``, a ``ReduceLROnPlateau``, a :class:`GreedyLR`, or
+        for a layer-wise optimizer transformers' ``LayerWiseDummyScheduler``.
+
+    Raises:
+        ValueError: an unknown name (listing the known ones), a missing ``num_warmup_steps`` /
+            ``num_training_steps`` / ``num_decay_steps`` (upstream's is a ``TypeError`` for the
+            last), or an argument the factory rejects.
+        TypeError: a keyword the factory does not take.
+
+    Example:
+        >>> import torch
+        >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        >>> from optimspec.torch import get_scheduler
+        >>> sched = get_scheduler("linear", opt, num_warmup_steps=2, num_training_steps=5)
+        >>> lrs = []
+        >>> for _ in range(6):
+        ...     lrs.append(round(sched.get_last_lr()[0], 4))
+        ...     opt.step(); sched.step()
+        >>> lrs
+        [0.0, 0.5, 1.0, 0.6667, 0.3333, 0.0]
     """
     name = SchedulerType(name)
     factory = TYPE_TO_SCHEDULER_FUNCTION[name]

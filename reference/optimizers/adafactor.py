@@ -131,6 +131,16 @@ SPEC = AlgorithmSpec(
             "`lr` is required when `relative_step`=False (transformers fails at the first step with a TypeError)",
         ),
     ),
+    history=(
+        "PR #9751: the computed lr is no longer written back into the param group (it compounded).",
+        "v4.16 through v5.24: the same math.",
+    ),
+    decisions=(
+        "`relative_step=False` with `lr=None` is rejected at construction (upstream: TypeError at the first step).",
+        "Rejected: `lr` < 0, `eps` items < 0, `clip_threshold` <= 0, `decay_rate` > 0, `beta1` outside [0, 1), `weight_decay` < 0, and non-bool flags (transformers reads `1` as true).",
+        "Kept: `beta1` averages the lr-scaled, clipped update rather than the gradient (transformers#34506, from fairseq).",
+        "Half-precision params: float32 state, one rounding per step, no persistent float32 copy, as upstream.",
+    ),
 )
 
 

@@ -117,6 +117,16 @@ SPEC = AlgorithmSpec(
     step_indexing="t = iterations + 1 at the update (per-tensor counter `step`, incremented before use); the lr is read at `iterations`",
     source="transformers v4.52.4 src/transformers/optimization_tf.py (AdamWeightDecay) over legacy Keras Adam (ResourceApplyAdam)",
     checks=(_compiles("include_in_weight_decay"), _compiles("exclude_from_weight_decay")),
+    history=(
+        "PR #4448 (issue #4360): `create_optimizer` excludes LayerNorm, layer_norm and bias from decay.",
+        "Up to v4.52.x the include/exclude rules use `re.search`; v4.53.0–v4.57.6 use a plain substring test.",
+        "v5.0.0 removed the TF helpers (PR #40760).",
+    ),
+    decisions=(
+        "Name rules are regular expressions (`re.search`) on Keras 3 variable paths, as transformers <= v4.52 did and its docstring still promises.",
+        "Any float dtype works (upstream: float32 only, its decay constant was float32); `get_config` keeps the include/exclude lists (upstream lost them).",
+        "Rejected: betas outside [0, 1), a negative `epsilon`, `learning_rate` or `weight_decay_rate`, and invalid regular expressions.",
+    ),
 )
 
 

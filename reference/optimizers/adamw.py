@@ -69,6 +69,15 @@ SPEC = AlgorithmSpec(
     state_fields=("step", "exp_avg", "exp_avg_sq"),
     step_indexing="t = 1 at the first update (per-tensor counter `step`, incremented before use)",
     source="transformers v4.49.0 src/transformers/optimization.py (AdamW)",
+    history=(
+        "v4.16.0 (PR #14744): deprecated with a FutureWarning; the math is unchanged from then on.",
+        "v4.49.0 is the last release with the class; v4.50.0 (PR #36177, after issue #35504 on ε placement) removed it.",
+    ),
+    decisions=(
+        "Rejected at construction: `lr` < 0, betas outside [0, 1), `eps` < 0, `weight_decay` < 0 (transformers silently skipped a negative decay) and a non-bool `correct_bias`.",
+        "Kept: ε on the uncorrected √v and the decay after the update (transformers#14539, #35504); the peers' choices are the conventions below.",
+        "Half-precision params (optimspec.torch): float32 moments and a float32 compute copy rounded once per step, no persistent float32 weights; transformers ran the step in the half dtype, where g·g underflows.",
+    ),
 )
 
 

@@ -28,7 +28,7 @@ events and returns, after each, ``{"step": int, "gradients": [float64 array | No
 "error": None | "ValueError"}``. Gradients must be representable in ``dtype`` and keep the shape
 of their slot; a case that breaks this is rejected with ``ValueError`` (it has no spec'd outcome).
 
-Example (the spec's test anchor)::
+Example (transformers' own test)::
 
     >>> from optimspec.reference.optimizers.gradient_accumulator import replay
     >>> events = [{"call": [[1.0, 2.0]]}, {"call": [[-2.0, 1.0]]}, {"call": [[-1.0, 2.0]]},
@@ -58,6 +58,13 @@ SPEC = AlgorithmSpec(
     state_fields=("step", "gradients"),
     step_indexing="step = number of successful calls since the last reset (0 before the first call)",
     source="transformers v4.52.4 src/transformers/optimization_tf.py (GradientAccumulator)",
+    history=(
+        "From OpenNMT-tf; issue #2794 led to replica-local ON_READ variables, so that it works under MirroredStrategy.",
+        "v5.0.0 removed the TF helpers (PR #40760).",
+    ),
+    decisions=(
+        "Kept: `gradients` are sums (no division by `step`); the count check runs after the first call created its slots, and a mismatched call changes nothing.",
+    ),
 )
 
 Slots = list[np.ndarray | None]

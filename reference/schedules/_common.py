@@ -26,6 +26,11 @@ STEP_OFFSET = Convention(
     {"fairseq polynomial_decay": "1", "pytorch_optimizer LinearScheduler": "1"},
 )
 
+LAMBDA_DECISIONS = (
+    "Rejected at construction, naming the argument: a negative step count, `num_training_steps` < 1, "
+    "and a param-group lr that is negative or missing (transformers builds the schedule and runs on them).",
+)
+
 LAMBDA_INDEXING = (
     "t = scheduler.last_epoch: 0 right after construction; the n-th optimizer update uses λ(n−1); "
     "lr_g = base_lr_g · λ(t)"

@@ -56,6 +56,13 @@ SPEC = AlgorithmSpec(
     checks=adafactor.SPEC.checks,
     step_indexing="row 0 = construction; row k = after the k-th optimizer step (opt.step(); sched.step())",
     source="transformers v5.24.0 src/transformers/optimization.py (AdafactorSchedule)",
+    history=(
+        "PR #12123: added as a read-back proxy of Adafactor's internal lr; unchanged since.",
+    ),
+    decisions=(
+        "Kept: construction writes `initial_lr` into every group, which zeroes a manual lr under `relative_step=False` (transformers#14574); golden cases cover it.",
+        "Every group's first param needs a gradient at every step: upstream drops a group without one and shifts the others (the implementation reports `initial_lr` for it instead).",
+    ),
 )
 
 

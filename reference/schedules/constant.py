@@ -19,7 +19,7 @@ from typing import Any
 
 from .._numeric import NumericContext
 from .._spec import AlgorithmSpec
-from ._common import GROUP_LRS, LAMBDA_INDEXING, LR, STEP_OFFSET
+from ._common import GROUP_LRS, LAMBDA_DECISIONS, LAMBDA_INDEXING, LR, STEP_OFFSET
 
 SPEC = AlgorithmSpec(
     name="constant",
@@ -29,6 +29,12 @@ SPEC = AlgorithmSpec(
     conventions=(STEP_OFFSET,),
     step_indexing=LAMBDA_INDEXING,
     source="transformers v5.24.0 optimization.py get_constant_schedule",
+    history=(
+        "Unchanged through v4 and v5; `get_scheduler(\"constant\", …)` ignores every other argument.",
+    ),
+    decisions=(
+        *LAMBDA_DECISIONS,
+    ),
 )
 
 

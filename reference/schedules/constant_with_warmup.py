@@ -21,7 +21,7 @@ from typing import Any
 
 from .._numeric import NumericContext
 from .._spec import AlgorithmSpec
-from ._common import GROUP_LRS, LAMBDA_INDEXING, LR, STEP_OFFSET, WARMUP, ramp
+from ._common import GROUP_LRS, LAMBDA_DECISIONS, LAMBDA_INDEXING, LR, STEP_OFFSET, WARMUP, ramp
 
 SPEC = AlgorithmSpec(
     name="constant_with_warmup",
@@ -31,6 +31,12 @@ SPEC = AlgorithmSpec(
     conventions=(STEP_OFFSET,),
     step_indexing=LAMBDA_INDEXING,
     source="transformers v5.24.0 optimization.py get_constant_schedule_with_warmup",
+    history=(
+        "Unchanged through v4 and v5; `get_scheduler` passes it `num_warmup_steps` only and ignores `scheduler_specific_kwargs`.",
+    ),
+    decisions=(
+        *LAMBDA_DECISIONS,
+    ),
 )
 
 

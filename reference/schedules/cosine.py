@@ -33,7 +33,7 @@ from typing import Any
 
 from .._numeric import NumericContext
 from .._spec import AlgorithmSpec, Convention, HParam, Real
-from ._common import GROUP_LRS, LAMBDA_INDEXING, LR, STEP_OFFSET, TOTAL, WARMUP, ramp
+from ._common import GROUP_LRS, LAMBDA_DECISIONS, LAMBDA_INDEXING, LR, STEP_OFFSET, TOTAL, WARMUP, ramp
 
 NUM_CYCLES = HParam("num_cycles", 0.5, Real(0.0), "nc: waves of the cosine over T − W steps (0.5: one half-wave down)")
 
@@ -53,6 +53,14 @@ SPEC = AlgorithmSpec(
     conventions=(STEP_OFFSET, PAST_TOTAL),
     step_indexing=LAMBDA_INDEXING,
     source="transformers v5.24.0 optimization.py get_cosine_schedule_with_warmup",
+    history=(
+        "Unchanged through v4 and v5 in value; v5.24.0 defines its λ function twice (see the definition above).",
+    ),
+    decisions=(
+        *LAMBDA_DECISIONS,
+        "`num_cycles` < 0 is rejected (upstream draws the same curve as for |nc|, since cos is even).",
+        "Kept: λ rises again past T (the progress is not clamped); golden cases run to 2T.",
+    ),
 )
 
 

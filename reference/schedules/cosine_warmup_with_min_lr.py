@@ -30,7 +30,7 @@ from typing import Any
 
 from .._numeric import NumericContext
 from .._spec import AlgorithmSpec, HParam, Real
-from ._common import GROUP_LRS, LAMBDA_INDEXING, LR, STEP_OFFSET, TOTAL, WARMUP
+from ._common import GROUP_LRS, LAMBDA_DECISIONS, LAMBDA_INDEXING, LR, STEP_OFFSET, TOTAL, WARMUP
 from .cosine import NUM_CYCLES, wave
 from .cosine_with_min_lr import MIN_LR, MIN_LR_CHECKS, MIN_LR_RATE, floor_rate, lift
 
@@ -47,6 +47,14 @@ SPEC = AlgorithmSpec(
     step_indexing=LAMBDA_INDEXING,
     source="transformers v5.24.0 optimization.py get_cosine_with_min_lr_schedule_with_warmup_lr_rate",
     checks=MIN_LR_CHECKS,
+    history=(
+        "v4.54.0 (PR #31870): added, with the DeepSpeed-style warmup (`warmup_lr_rate`) and the one-step shift.",
+    ),
+    decisions=(
+        *LAMBDA_DECISIONS,
+        "`min_lr` / `min_lr_rate` as in cosine_with_min_lr; `warmup_lr_rate` outside [0, 1] is rejected.",
+        "Kept: the shift by one step (λ(0) = 1/W > 0, the floor reached at T − 1) is the point of this schedule.",
+    ),
 )
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from .._numeric import NumericContext
 from .._spec import AlgorithmSpec, HParam, Real, check
-from ._common import GROUP_LRS, LAMBDA_INDEXING, LR, STEP_OFFSET, TOTAL, WARMUP, ramp
+from ._common import GROUP_LRS, LAMBDA_DECISIONS, LAMBDA_INDEXING, LR, STEP_OFFSET, TOTAL, WARMUP, ramp
 from .cosine import NUM_CYCLES, PAST_TOTAL, progress, wave
 
 MIN_LR = HParam("min_lr", None, Real(0.0, optional=True), "absolute floor, turned into a rate with `lr` (the optimizer default)")
@@ -50,6 +50,14 @@ SPEC = AlgorithmSpec(
     step_indexing=LAMBDA_INDEXING,
     source="transformers v5.24.0 optimization.py get_cosine_with_min_lr_schedule_with_warmup",
     checks=MIN_LR_CHECKS,
+    history=(
+        "About v4.40 (PR #29341, after issue #26209): added, with `min_lr` / `min_lr_rate` through `lr_scheduler_kwargs`.",
+    ),
+    decisions=(
+        *LAMBDA_DECISIONS,
+        "Exactly one of `min_lr` / `min_lr_rate`, as upstream (its ValueErrors); a rate outside [0, 1] or a `min_lr` above the optimizer's lr is rejected.",
+        "Kept: `min_lr` is converted with the optimizer's default lr, so a group with its own lr gets the floor group_lr·r; the wave is periodic past T, as in cosine.",
+    ),
 )
 
 

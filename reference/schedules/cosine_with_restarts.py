@@ -31,7 +31,7 @@ from typing import Any
 
 from .._numeric import NumericContext
 from .._spec import AlgorithmSpec, HParam, Real
-from ._common import GROUP_LRS, LAMBDA_INDEXING, LR, STEP_OFFSET, TOTAL, WARMUP, ramp
+from ._common import GROUP_LRS, LAMBDA_DECISIONS, LAMBDA_INDEXING, LR, STEP_OFFSET, TOTAL, WARMUP, ramp
 
 SPEC = AlgorithmSpec(
     name="cosine_with_restarts",
@@ -41,6 +41,14 @@ SPEC = AlgorithmSpec(
     conventions=(STEP_OFFSET,),
     step_indexing=LAMBDA_INDEXING,
     source="transformers v5.24.0 optimization.py get_cosine_with_hard_restarts_schedule_with_warmup",
+    history=(
+        "Unchanged through v4 and v5; `num_cycles` defaults to the int 1.",
+    ),
+    decisions=(
+        *LAMBDA_DECISIONS,
+        "`num_cycles` < 0 is rejected.",
+        "Kept: the float64 phase (nc·p) mod 1 decides whether a step is a restart, even where the exact real number would not be one.",
+    ),
 )
 
 

@@ -57,6 +57,14 @@ SPEC = AlgorithmSpec(
             "would last T − W ≤ 0 steps (upstream: a NaN lr after the warmup when W = T)",
         ),
     ),
+    history=(
+        "v4.x: `adam_clipnorm` and `adam_global_clipnorm` added (early v4 had neither).",
+        "v5.0.0 removed the TF helpers (PR #40760); transformers has no replacement.",
+    ),
+    decisions=(
+        "`num_warmup_steps` >= `num_train_steps` is rejected (upstream: a NaN lr after the warmup when W = T); so are `init_lr` <= 0 and `min_lr_ratio` outside [0, 1].",
+        "Kept: `power` shapes only the decay; the warmup is always linear (upstream does not pass it on).",
+    ),
 )
 
 

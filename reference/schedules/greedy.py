@@ -83,6 +83,13 @@ SPEC = AlgorithmSpec(
     ),
     source="transformers v5.24.0 optimization.py GreedyLR, StreamingAverage, get_greedy_schedule",
     checks=(matches_group_count("min_lr"), matches_group_count("max_lr")),
+    history=(
+        "v5.4.0 (PR #44271): added, with the `greedy` scheduler type and `StreamingAverage`.",
+    ),
+    decisions=(
+        "`factor` <= 0 is rejected (unchecked upstream: the increase divides by it); so are negative counts, thresholds, bounds and `eps`, and `window_size` < 1.",
+        "Kept: the running-sum mean drifts in float64, and an inf metric poisons it until the next reset.",
+    ),
 )
 
 

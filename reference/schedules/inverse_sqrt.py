@@ -24,7 +24,7 @@ from typing import Any
 
 from .._numeric import NumericContext
 from .._spec import AlgorithmSpec, HParam, Real
-from ._common import GROUP_LRS, LAMBDA_INDEXING, LR, STEP_OFFSET, WARMUP, ramp
+from ._common import GROUP_LRS, LAMBDA_DECISIONS, LAMBDA_INDEXING, LR, STEP_OFFSET, WARMUP, ramp
 
 DEFAULT_TIMESCALE = 10_000  # transformers' fallback when W = 0
 
@@ -41,6 +41,14 @@ SPEC = AlgorithmSpec(
     conventions=(STEP_OFFSET,),
     step_indexing=LAMBDA_INDEXING,
     source="transformers v5.24.0 optimization.py get_inverse_sqrt_schedule",
+    history=(
+        "PR #28982: `num_warmup_steps` = 0 falls back to a timescale of 10 000 (it divided by zero before).",
+        "v5.4.0 (PR #44909): `get_scheduler` forwards `scheduler_specific_kwargs`, so `timescale` reaches the factory; up to v5.3.0 it was silently ignored.",
+    ),
+    decisions=(
+        *LAMBDA_DECISIONS,
+        "An explicit `timescale` <= 0 is rejected (upstream: ZeroDivisionError at 0, a math domain error below).",
+    ),
 )
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from .._numeric import NumericContext
 from .._spec import AlgorithmSpec
-from ._common import GROUP_LRS, LAMBDA_INDEXING, LR, STEP_OFFSET, TOTAL, WARMUP, ramp
+from ._common import GROUP_LRS, LAMBDA_DECISIONS, LAMBDA_INDEXING, LR, STEP_OFFSET, TOTAL, WARMUP, ramp
 
 SPEC = AlgorithmSpec(
     name="linear",
@@ -31,6 +31,12 @@ SPEC = AlgorithmSpec(
     conventions=(STEP_OFFSET,),
     step_indexing=LAMBDA_INDEXING,
     source="transformers v5.24.0 optimization.py get_linear_schedule_with_warmup",
+    history=(
+        "Unchanged through v4 and v5; the Trainer's default `lr_scheduler_type`.",
+    ),
+    decisions=(
+        *LAMBDA_DECISIONS,
+    ),
 )
 
 

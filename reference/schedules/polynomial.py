@@ -31,7 +31,7 @@ from typing import Any
 
 from .._numeric import NumericContext
 from .._spec import AlgorithmSpec, HParam, Real, check
-from ._common import GROUP_LRS, LAMBDA_INDEXING, LR, STEP_OFFSET, TOTAL, WARMUP, ramp
+from ._common import GROUP_LRS, LAMBDA_DECISIONS, LAMBDA_INDEXING, LR, STEP_OFFSET, TOTAL, WARMUP, ramp
 
 SPEC = AlgorithmSpec(
     name="polynomial",
@@ -55,6 +55,16 @@ SPEC = AlgorithmSpec(
             "`num_training_steps` must differ from `num_warmup_steps` (both {num_training_steps}): the decay "
             "would divide by T − W = 0",
         ),
+    ),
+    history=(
+        "Unchanged through v4 and v5. PR #47285 (a guard for W = T) was closed without merging: v5.24 still raises ZeroDivisionError at t = W when W = T.",
+    ),
+    decisions=(
+        *LAMBDA_DECISIONS,
+        "`num_training_steps` == `num_warmup_steps` is rejected at construction (upstream: ZeroDivisionError at t = W).",
+        "`power` < 0 is rejected (upstream: 0.0 ** −k raises at t = T).",
+        "`lr_end` >= the optimizer's lr is rejected, as upstream does (its ValueError, equal values included).",
+        "Kept: the decay is computed on the optimizer's default lr, so a group with its own lr ends at group_lr·lr_end/lr, not at lr_end.",
     ),
 )
 

@@ -49,6 +49,12 @@ SPEC = AlgorithmSpec(
     conventions=(STEP_OFFSET,),
     step_indexing=KERAS_INDEXING,
     source="keras 3.15.1 keras/src/optimizers/schedules/learning_rate_schedule.py PolynomialDecay (same math as tf-keras 2.15)",
+    history=(
+        "Keras' own schedule, the decay that `create_optimizer` builds.",
+    ),
+    decisions=(
+        "`decay_steps` <= 0 is rejected (Keras 3 raises too; Keras 2 gave 0/0 = NaN for 0); so is `power` < 0 (an infinite lr at the end of the decay). `cycle=True` is not specified.",
+    ),
 )
 
 

@@ -64,6 +64,12 @@ SPEC = AlgorithmSpec(
         "torch 2.13 torch/optim/lr_scheduler.py ReduceLROnPlateau"
     ),
     checks=(matches_group_count("min_lr"),),
+    history=(
+        "torch's `ReduceLROnPlateau`, unchanged; transformers adds the factory and the `get_scheduler` entry.",
+    ),
+    decisions=(
+        "Rejected at construction: a negative `factor`, `patience`, `cooldown`, `threshold`, `eps` or `min_lr`, which torch accepts and then misbehaves with (negative lrs, a cut at every step); torch itself rejects `factor` >= 1.",
+    ),
 )
 
 

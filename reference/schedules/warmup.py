@@ -50,6 +50,13 @@ SPEC = AlgorithmSpec(
     conventions=(STEP_OFFSET,),
     step_indexing=KERAS_INDEXING,
     source="transformers v4.57.6 optimization_tf.py WarmUp (decay: Keras PolynomialDecay)",
+    history=(
+        "PR #4940: the decay schedule receives step − W.",
+        "v4.57.6 is the last release with the TF helpers; v5.0.0 removed them (PR #40760).",
+    ),
+    decisions=(
+        "`warmup_steps` <= 0 is rejected (W = 0 divides by zero in the warmup branch, which TF evaluates before its cond discards it); so is `power` < 0 (an infinite lr at t = 0).",
+    ),
 )
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from .._numeric import NumericContext
 from .._spec import REQUIRED, AlgorithmSpec, HParam, Integer, OneOf, Real, check
-from ._common import GROUP_LRS, LAMBDA_INDEXING, LR, STEP_OFFSET, WARMUP, ramp
+from ._common import GROUP_LRS, LAMBDA_DECISIONS, LAMBDA_INDEXING, LR, STEP_OFFSET, WARMUP, ramp
 from .cosine import NUM_CYCLES, wave
 from .cosine_with_min_lr import lift
 
@@ -75,6 +75,15 @@ SPEC = AlgorithmSpec(
             lambda v: v["num_training_steps"] is not None or v["num_stable_steps"] is not None,
             "either `num_training_steps` or `num_stable_steps` must be given",
         ),
+    ),
+    history=(
+        "PR #30231 (v4.46–v4.48): the first version took `num_stable_steps` as an argument, warmed up from 0, decayed with a cosine only and clamped before adding the floor.",
+        "v4.49.0: `warmup_type` / `decay_type` (linear, cosine, 1-sqrt), `num_training_steps`, and the warmup starting at `min_lr_ratio` (this spec).",
+    ),
+    decisions=(
+        *LAMBDA_DECISIONS,
+        "An explicit negative `num_stable_steps`, `min_lr_ratio` outside [0, 1] and `num_cycles` < 0 are rejected.",
+        "Kept: the warmup starts at r, not 0; an inferred S = T − W − D < 0 (unchecked upstream) starts the decay part-way at t = W.",
     ),
 )
 

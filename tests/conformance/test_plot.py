@@ -84,7 +84,7 @@ def test_case_default_path_without_adapter(tmp_path: Path, monkeypatch: pytest.M
         (("cosine", "-p", "num_warmup_steps=-1"), "`num_warmup_steps`=-1 is out of range"),
         (("cosine", "-p", "num_training_steps=0"), "`num_training_steps`=0 is out of range"),
         (("linear", "-p", "warmup=3"), "unknown hyperparameter(s) warmup"),
-        (("create_optimizer", "-p", "init_lr=1e-3"), "`num_train_steps` is required"),
+        (("cosine_with_min_lr", "-p", "min_lr=0.1", "-p", "min_lr_rate=0.1"), "only one of `min_lr` or `min_lr_rate` may be set"),
         (("linear", "-p", "lr"), "--hparam expects NAME=VALUE"),
         (("no_such_schedule",), "unknown schedule 'no_such_schedule'; schedules: adafactor_schedule, constant"),
         (("adamw",), "'adamw' is an optimizer, not a schedule"),
@@ -96,7 +96,7 @@ def test_case_default_path_without_adapter(tmp_path: Path, monkeypatch: pytest.M
         (("--case", "optim/adamw/conventions/f64/tiny-grads-t3"), "not a schedule case"),
         (("--case", CASE, "-p", "lr=1.0"), "--case takes no SCHEDULE"),
     ],
-    ids=["bad-warmup", "bad-total", "unknown-hparam", "missing-required", "no-equals", "unknown-schedule", "optimizer",
+    ids=["bad-warmup", "bad-total", "unknown-hparam", "exclusive-pair", "no-equals", "unknown-schedule", "optimizer",
          "metric-driven", "nothing", "adapter-without-case", "bad-suffix", "unknown-case", "optimizer-case", "case-and-hparam"],
 )
 def test_usage_errors_exit_2(tmp_path: Path, args: tuple[str, ...], complaint: str) -> None:
@@ -137,6 +137,49 @@ def test_boundaries_and_default_steps(algorithm: str, hparams: dict[str, int], s
     hp = registry.spec(algorithm).resolve(hparams)
     assert [m.step for m in plots.boundaries(algorithm, hp)] == marks
     assert plots.default_steps(algorithm, hp) == steps
+
+
+@pytest.mark.parametrize("algorithm", ["cosine", "linear"])
+def test_bare_schedule_draws_100_steps_with_a_10_step_warmup_and_names_every_parameter(algorithm: str) -> None:
+    from optimspec.reference import registry
+
+    figure = plots.schedule_plot(algorithm, {})
+    assert [m.step for m in figure.markers] == [10, 100]
+    assert figure.lines[0].x[-1] == 150 and figure.lines[0].y[10] == 1.0 and figure.lines[0].y[0] == 0.0
+    for hp in registry.spec(algorithm).hparams:
+        assert f"{hp.name}=" in figure.subtitle, f"the title does not list {hp.name}: {figure.subtitle!r}"
+    assert "chosen for the plot: num_warmup_steps, num_training_steps" in figure.subtitle
+
+
+def test_given_values_are_never_replaced_by_plot_fills() -> None:
+    figure = plots.schedule_plot("cosine", {"num_warmup_steps": 0})
+    assert figure.lines[0].y[0] == 1.0 and "num_warmup_steps=0" in figure.subtitle
+    assert plots.filled("warmup_stable_decay", {"num_stable_steps": 5}) == {"num_warmup_steps": 10, "num_decay_steps": 20}
+    assert plots.filled("cosine_with_min_lr", {"min_lr": 0.01}) == {"num_warmup_steps": 10, "num_training_steps": 100}
+    assert plots.filled("constant", {}) == {}
+
+
+def test_bare_required_arguments_are_filled_too(tmp_path: Path) -> None:
+    for algorithm in plots.step_schedule_names():
+        out = tmp_path / f"{algorithm}.png"
+        assert_exit(invoke(algorithm, "--out", out), 0)
+
+
+def test_driven_plot_draws_the_metric_on_a_second_axis() -> None:
+    metrics = [3.0, 2.0, 2.0, 2.0, 2.0, 2.0]
+    figure = plots.driven_plot("reduce_lr_on_plateau", metrics, {"lr": 1.0, "factor": 0.5, "patience": 1})
+    assert figure.lines[0].y.tolist() == [1.0, 1.0, 1.0, 0.5, 0.5, 0.25]
+    assert figure.metric is not None and figure.metric[1].tolist() == metrics
+    with pytest.raises(plots.PlotError, match="not a metric- or gradient-driven schedule"):
+        plots.driven_plot("cosine", [0, 1], {})
+
+
+def test_heatmap_is_a_deterministic_png_with_a_cell_per_adapter_and_algorithm() -> None:
+    verdicts = {("torch", "adamw"): "known divergences", ("torch", "cosine"): "conforms (partially supported)", ("optax", "adamw"): "fails"}
+    first = plots.render_heatmap(verdicts, ["torch", "optax"], ["adamw", "cosine"])
+    assert first.startswith(PNG_SIGNATURE) and len(first) > 5000
+    assert first == plots.render_heatmap(dict(verdicts), ["torch", "optax"], ["adamw", "cosine"])
+    assert first != plots.render_heatmap({**verdicts, ("optax", "adamw"): "conforms"}, ["torch", "optax"], ["adamw", "cosine"])
 
 
 def test_long_ranges_are_sampled_with_the_boundaries_kept() -> None:

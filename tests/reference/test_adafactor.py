@@ -1,4 +1,4 @@
-"""The ``adafactor`` reference against hand-computed values from spec §4, and against transformers."""
+"""The ``adafactor`` reference against hand-computed values from its docstring's formula, and against transformers."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def test_docstring_example() -> None:
 
 
 def test_first_step_with_defaults_is_a_scaled_sign() -> None:
-    # Spec §4: at t = 1, β̂2 = 0, u = g/√(g² + 1e-30) ≈ sign(g), RMS(u) ≈ 1 (no clipping) and
+    # At t = 1, β̂2 = 0, u = g/√(g² + 1e-30) ≈ sign(g), RMS(u) ≈ 1 (no clipping) and
     # α = 0.01·max(1e-3, RMS(p₀)): the update is 0.01·RMS(p₀)·sign(g).
     p0 = np.array([0.5, -1.5, 2.0, 0.25])
     g = np.array([0.3, -0.7, 1e-3, -2.0])

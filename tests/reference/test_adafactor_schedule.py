@@ -1,4 +1,4 @@
-"""The ``adafactor_schedule`` reference (AdafactorSchedule read-back) against spec §4 and transformers."""
+"""The ``adafactor_schedule`` reference (AdafactorSchedule read-back) against hand-computed values and transformers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ``adam_weight_decay`` reference against hand-computed values from spec §6.3."""
+"""The ``adam_weight_decay`` reference against hand-computed values from its docstring's formula."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ``gradient_accumulator`` reference against spec §6.4."""
+"""The ``gradient_accumulator`` reference against transformers' own test anchor and its docstring rules."""
 
 from __future__ import annotations
 

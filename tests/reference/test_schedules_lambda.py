@@ -1,4 +1,4 @@
-"""The LambdaLR-style schedules (spec §1, §2.1–2.7, §2.9–2.11): the §2.13 table, each edge case the
+"""The LambdaLR-style schedules (torch ``LambdaLR`` factories): transformers' own test table, each edge case the
 spec names, every rejected input, and a cross-check against transformers 5.24 itself.
 
 Expected numbers are the spec's, or closed forms written out here with ``math``; none comes from
@@ -50,7 +50,7 @@ def assert_close(actual: Sequence[float], expected: Sequence[float], peak: float
 
 
 # --------------------------------------------------------------------------------------------------
-# §2.13: base lr 10, W = 2, T = 10, t = 0…9 (exact float64 results of transformers' order)
+# transformers' test table: base lr 10, W = 2, T = 10, t = 0…9 (exact float64 results of transformers' order)
 # --------------------------------------------------------------------------------------------------
 
 COSINE_MIN_LR_ROW = [9.65745789630079, 8.681980515339463, 7.222075445642904, 5.5, 3.777924554357096, 2.3180194846605366, 1.3425421036992096, 1.0]

@@ -1,5 +1,5 @@
 """The metric-driven schedules ``reduce_lr_on_plateau`` and ``greedy``: hand-worked metric
-sequences for every rule of spec §2.8 and §2.12, the rejected inputs, and bit-for-bit cross-checks
+sequences for every rule of the two reference docstrings, the rejected inputs, and bit-for-bit cross-checks
 against torch ``ReduceLROnPlateau`` and transformers ``GreedyLR`` (both compute in Python floats)."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def lr(algorithm: str, metrics: Sequence[float], **hparams: Any) -> list[float]:
 
 
 # --------------------------------------------------------------------------------------------------
-# reduce_lr_on_plateau (§2.8)
+# reduce_lr_on_plateau
 # --------------------------------------------------------------------------------------------------
 
 
@@ -107,7 +107,7 @@ def test_plateau_runs_in_the_exact_context() -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# greedy (§2.12)
+# greedy
 # --------------------------------------------------------------------------------------------------
 
 GREEDY = {"lr": 0.1, "factor": 0.5, "min_lr": 0.0}

@@ -1,5 +1,5 @@
-"""The Keras-side schedules ``polynomial_decay``, ``warmup`` and ``create_optimizer`` (spec §6.1,
-§6.2): hand-computed values at every boundary, the composition rules, the step-offset convention,
+"""The Keras-side schedules ``polynomial_decay``, ``warmup`` and ``create_optimizer`` (TF
+``WarmUp`` and ``create_optimizer``): hand-computed values at every boundary, the composition rules, the step-offset convention,
 the rejected inputs, and a cross-check against Keras' own float32 ``PolynomialDecay``."""
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ def test_spec_record_is_complete(name: str) -> None:
     spec = registry.spec(name)
     module = registry.module(name)
     assert spec.summary and spec.source and spec.step_indexing, f"{name}: summary, source and step_indexing are required"
+    assert spec.history and spec.decisions, f"{name}: the docs need its upstream history and compatibility decisions"
     assert module.__doc__ and ">>>" in module.__doc__, f"{name}: the module docstring needs a runnable example"
     for hp in spec.hparams:
         assert hp.doc, f"{name}: hyperparameter {hp.name} has no description"

@@ -1,4 +1,4 @@
-"""Out-of-domain arguments raise ValueError at construction, naming the argument (DESIGN.md policy)."""
+"""Out-of-domain arguments raise ValueError at construction, naming the argument (the compatibility policy of docs/design.md)."""
 
 from __future__ import annotations
 

@@ -147,3 +147,31 @@ def test_mirrored_fit_matches_one_device(
     with strategy.scope():
         model, optimizer = make_model(), make_optimizer()
     assert_weights_close(fit(model, optimizer, jit_compile=False), fit_weights)
+
+
+def test_keras_file_without_the_import_fails_with_keras_error_showing_the_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # What a process that never imported optimspec.tf sees: Keras finds no registered class. Keras
+    # has no hook for a library to add to that message; its printed config shows our module.
+    model = make_model()
+    fit(model, create_optimizer(1e-2, num_train_steps=8, num_warmup_steps=2, weight_decay_rate=0.01)[0])
+    model.save(tmp_path / "model.keras")
+    registry = keras.saving.get_custom_objects()
+    for name in [name for name in registry if name.startswith("optimspec>")]:
+        monkeypatch.delitem(registry, name)
+    with pytest.raises(TypeError, match=r"Could not locate class 'AdamWeightDecay'.*'module': 'optimspec\.tf\.adam_weight_decay'"):
+        keras.saving.load_model(tmp_path / "model.keras")
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_import_under_another_keras_backend_raises_import_error_naming_keras_backend(backend: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "import optimspec.tf"],
+        env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0, "optimspec.tf imported under KERAS_BACKEND=" + backend
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("ImportError: optimspec.tf runs on Keras' TensorFlow backend only"), last_line
+    assert f"using '{backend}'" in last_line and "KERAS_BACKEND=tensorflow" in last_line, last_line

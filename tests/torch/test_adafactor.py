@@ -63,7 +63,7 @@ def test_per_tensor_path_is_bit_identical_to_transformers(dtype, options):
 
 def numpy_adafactor(param, grads, *, lr=None, eps=(1e-30, 1e-3), clip_threshold=1.0, decay_rate=-0.8, beta1=None,
                     weight_decay=0.0, scale_parameter=True, relative_step=True, warmup_init=False):
-    """Spec §4, written independently in NumPy float64."""
+    """The Adafactor formula (docs/spec/adafactor.md), written independently in NumPy float64."""
 
     def rms(x):
         return math.sqrt(math.fsum((x * x).ravel())) / math.sqrt(x.size)

@@ -17,7 +17,7 @@ EPS64 = np.finfo(np.float64).eps
 
 
 def numpy_adamw(param, grads, lr, betas, eps, weight_decay, correct_bias):
-    """Spec §5, written independently in NumPy float64 (one op at a time, no fusion)."""
+    """The AdamW formula (docs/spec/adamw.md), written independently in NumPy float64 (one op at a time, no fusion)."""
     beta1, beta2 = betas
     p, m, v = param.copy(), np.zeros_like(param), np.zeros_like(param)
     for t, g in enumerate(grads, start=1):
@@ -58,7 +58,7 @@ def test_float64_matches_numpy_reference(hparams, impl):
     w, _ = run_adamw(param, grads, impl=impl, **hparams)
     full = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-6, "weight_decay": 0.0, "correct_bias": True, **hparams}
     expected = numpy_adamw(param, grads, **full)
-    # Budget in units of float64 eps times the scale of the terms combined (DESIGN.md "Tolerance").
+    # Budget in units of float64 eps times the scale of the terms combined (docs/design.md, "Tolerance").
     scale = np.abs(expected) + np.abs(param) + full["lr"] * len(grads)
     assert np.all(np.abs(w.detach().numpy() - expected) <= 8 * EPS64 * scale)
     if impl == "fused":  # one IEEE rounding per operation, in the formula's order: the oracle's bits

@@ -99,3 +99,57 @@ def test_verbose_prints_the_changes(capsys):
 def test_is_not_an_optimizer_error():
     with pytest.raises(TypeError, match="is not an Optimizer"):
         ot.GreedyLR(object())
+
+
+# StreamingAverage: the smoothing window, exported as transformers exports it.
+
+window_values = st.lists(
+    st.one_of(st.floats(allow_nan=False, width=64), st.sampled_from([float("inf"), -float("inf"), float("nan")])),
+    max_size=30,
+)
+
+
+@PROPERTY
+@given(window_size=st.integers(1, 6), values=window_values)
+def test_streaming_average_matches_transformers(window_size, values):
+    ours, theirs = ot.StreamingAverage(window_size), hf.StreamingAverage(window_size)
+    for value in values:
+        mine, upstream = ours.streamavg(value), theirs.streamavg(value)
+        assert repr(mine) == repr(upstream), f"after {value!r}: {mine!r} != transformers' {upstream!r}"
+    assert repr(ours.state_dict()) == repr(theirs.state_dict())
+
+
+def test_streaming_average_states_load_across_the_two():
+    theirs = hf.StreamingAverage(3)
+    for value in [1.0, 2.0, 4.0, 8.0]:
+        theirs.streamavg(value)
+    ours = ot.StreamingAverage(1)
+    ours.load_state_dict(theirs.state_dict())
+    assert (ours.window_size, ours.values, ours.sum) == (3, [2.0, 4.0, 8.0], 14.0)
+    assert ours.streamavg(16.0) == theirs.streamavg(16.0) == 28.0 / 3
+    back = hf.StreamingAverage(1)
+    back.load_state_dict(ours.state_dict())
+    assert back.state_dict() == ours.state_dict()
+
+
+def test_streaming_average_state_does_not_alias_its_values():
+    average = ot.StreamingAverage(2)
+    average.streamavg(1.0)
+    state = average.state_dict()
+    state["values"].append(99.0)
+    assert average.values == [1.0]
+
+
+@pytest.mark.parametrize("window_size", [0, -1, 1.5, None])
+def test_streaming_average_rejects_a_window_that_holds_nothing(window_size):
+    with pytest.raises(ValueError, match=r"StreamingAverage: `window_size`=.* must be an integer >= 1"):
+        ot.StreamingAverage(window_size)
+
+
+def test_greedy_smooths_with_a_streaming_average():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.5)
+    sched = ot.GreedyLR(opt, smooth=True, window_size=2)
+    for loss in [4.0, 2.0, 6.0]:
+        sched.step(loss)
+    assert isinstance(sched._streaming_avg, ot.StreamingAverage)
+    assert sched.state_dict()["_streaming_avg"] == {"window_size": 2, "values": [2.0, 6.0], "sum": 8.0}

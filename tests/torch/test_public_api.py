@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import __future__
 import doctest
 import inspect
+import logging
 
 import pytest
 import transformers.optimization as hf
 
 import optimspec.torch as ot
+from optimspec.conformance.testing import docstring_gaps
 from optimspec.torch import adafactor, adamw, greedy, schedules
 
 SHARED_WITH_TRANSFORMERS = [
     "Adafactor",
     "AdafactorSchedule",
     "GreedyLR",
+    "StreamingAverage",
     "get_adafactor_schedule",
     "get_constant_schedule",
     "get_constant_schedule_with_warmup",
@@ -62,6 +66,28 @@ def test_adamw_signature_is_the_legacy_one_plus_keyword_only_impl():
     assert params["impl"].kind is inspect.Parameter.KEYWORD_ONLY
 
 
+def _transformers_public_names() -> set[str]:
+    """What ``from transformers.optimization import NAME`` offers on purpose: the classes, functions
+    and data the module defines, and ``SchedulerType`` (``get_scheduler``'s argument type). Imports
+    of other modules' helpers (``LambdaLR``, ``partial``, ``Any``, …) and the logger are not API."""
+    names = {"SchedulerType"}
+    for name, value in vars(hf).items():
+        if name.startswith("_") or inspect.ismodule(value):
+            continue
+        defined_here = getattr(value, "__module__", None) == hf.__name__
+        module_data = not callable(value) and not isinstance(value, (logging.Logger, __future__._Feature))
+        if defined_here or module_data:
+            names.add(name)
+    return names
+
+
+def test_every_public_name_of_the_installed_transformers_optimization_module_exists():
+    names = _transformers_public_names()
+    assert {"Adafactor", "StreamingAverage", "TYPE_TO_SCHEDULER_FUNCTION", "get_scheduler"} <= names
+    missing = sorted(name for name in names if not hasattr(ot, name))
+    assert not missing, f"transformers.optimization names missing from optimspec.torch: {missing}"
+
+
 def test_public_names():
     own = ["AdamW", "SchedulerType", "TYPE_TO_SCHEDULER_FUNCTION"]
     assert sorted(ot.__all__) == sorted(SHARED_WITH_TRANSFORMERS + own)
@@ -73,3 +99,8 @@ def test_public_names():
 def test_docstring_examples_run(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("name", [name for name in ot.__all__ if callable(getattr(ot, name))])
+def test_every_public_callable_documents_args_returns_raises_and_an_example(name):
+    assert not docstring_gaps(getattr(ot, name)), f"optimspec.torch.{name}: missing {docstring_gaps(getattr(ot, name))}"

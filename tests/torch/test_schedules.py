@@ -143,7 +143,7 @@ def test_stepped_learning_rates_match_transformers_for_every_group():
             theirs.step()
 
 
-# The spec's reference table (§2.13): base lr 10.0, W=2, T=10, lr(t) for t = 0..9.
+# transformers' test table: base lr 10.0, W=2, T=10, lr(t) for t = 0..9.
 SPEC_TABLE = {
     ("get_constant_schedule", ()): [10.0] * 10,
     ("get_constant_schedule_with_warmup", (("num_warmup_steps", 4),)): [0, 2.5, 5, 7.5, 10, 10, 10, 10, 10, 10],
