@@ -212,14 +212,15 @@ class AdafactorSchedule(LambdaLR):
     ``step()`` then sets group i's lr to α of its *first* param (from that param's last step and
     RMS), as a Python float.
 
-    Deliberate difference: transformers reports a 0-d tensor when ``scale_parameter``; a float
-    keeps every group's lr a float, which ``torch.distributed.checkpoint`` needs (a fresh
-    optimizer's float lr must match the saved one) and a ``DTensor`` lr would break (torch writes
-    a tensor lr into the group with ``fill_``, which ``DTensor`` lacks). The values are the same.
+    Deliberate differences:
 
-    Deliberate difference: a group whose first param has no gradient or no state yet reports
-    ``initial_lr``. transformers drops such groups from its list (shifting later groups' values,
-    which torch 2.13 rejects) or raises ``KeyError``.
+    - a group whose first param has no gradient or no state yet reports ``initial_lr``.
+      transformers drops such groups from its list (shifting later groups' values, which torch
+      2.13 rejects) or raises ``KeyError``;
+    - the values are Python floats (transformers: a 0-d tensor when ``scale_parameter``, same
+      value), so every group's lr stays a float: ``torch.distributed.checkpoint`` needs the saved
+      lr of the same type as a fresh optimizer's, and torch writes a tensor lr into the group
+      with ``fill_``, which a ``DTensor`` (FSDP2) lacks.
 
     Example:
         >>> import torch

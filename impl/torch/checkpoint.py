@@ -6,8 +6,13 @@ them with ``torch.load(weights_only=False)``, which runs whatever the file says.
 :class:`WeightsOnlyLoadPlanner` reads them with ``weights_only=True`` instead: numbers, strings,
 ``None``, tuples, lists and dicts load; anything else raises.
 
->>> import torch.distributed.checkpoint as dcp  # doctest: +SKIP
->>> dcp.load(state, checkpoint_id=path, planner=WeightsOnlyLoadPlanner())  # doctest: +SKIP
+>>> import tempfile, torch, torch.distributed.checkpoint as dcp
+>>> path = tempfile.mkdtemp()
+>>> _ = dcp.save({"step": 3, "w": torch.ones(2)}, checkpoint_id=path, no_dist=True)
+>>> state = {"step": 0, "w": torch.zeros(2)}
+>>> dcp.load(state, checkpoint_id=path, planner=WeightsOnlyLoadPlanner(), no_dist=True)
+>>> state
+{'step': 3, 'w': tensor([1., 1.])}
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import doctest
 from pathlib import Path
 
 import dist_training as training
@@ -15,6 +16,7 @@ import torch
 import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint.state_dict import get_state_dict
 
+from optimspec.torch import _distributed, checkpoint
 from optimspec.torch.checkpoint import WeightsOnlyLoadPlanner
 
 @pytest.fixture(scope="module")
@@ -96,6 +98,21 @@ def test_state_init_step_does_not_change_the_run(run_id: str) -> None:
     assert training.error_in_eps(touched, untouched) == 0.0
 
 
+def test_a_zero_gradient_step_is_a_real_step() -> None:
+    """What the guard undoes: called directly (not by DCP), a step with zero gradients and lr = 0
+    advances the step counter and, for Adafactor with relative_step and weight decay, moves the params."""
+    model = training.make_model()
+    optimizer = training.CASES["adafactor"].optimizer(model.parameters(), **training.CASES["adafactor"].hyperparameters)
+    before = training.full_params(model)
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    optimizer.param_groups[0]["lr"] = 0.0
+    optimizer.step()
+    after = training.full_params(model)
+    assert all(not torch.equal(before[n], after[n]) for n in before)
+    assert all(state["step"] == 1 for state in optimizer.state.values())
+
+
 def test_state_init_step_corrupts_torch_adamw() -> None:
     """The control: torch's AdamW counts DCP's step as its first, so the same check fails."""
 
@@ -129,9 +146,10 @@ single_process_dcp = pytest.mark.filterwarnings("ignore:torch.distributed is dis
 
 @single_process_dcp
 def test_weights_only_planner_loads_plain_values(tmp_path: Path) -> None:
-    saved = {"tensor": torch.arange(3.0), "config": {"lr": 1e-3, "betas": (0.9, 0.999), "beta1": None, "name": "x"}}
+    config = {"lr": 1e-3, "betas": (0.9, 0.999), "beta1": None, "name": "x", "step": 7, "flag": True, "lrs": [0.5]}
+    saved = {"tensor": torch.arange(3.0), "config": config}
     dcp.save(saved, checkpoint_id=tmp_path, no_dist=True)
-    target = {"tensor": torch.zeros(3), "config": {"lr": 0.0, "betas": (0.0, 0.0), "beta1": 0.5, "name": ""}}
+    target = {"tensor": torch.zeros(3), "config": {key: None for key in config}}
     dcp.load(target, checkpoint_id=tmp_path, planner=WeightsOnlyLoadPlanner(), no_dist=True)
     assert torch.equal(target["tensor"], saved["tensor"]) and target["config"] == saved["config"]
 
@@ -145,3 +163,10 @@ def test_weights_only_planner_refuses_other_objects(tmp_path: Path) -> None:
     target = {"when": None}
     dcp.load(target, checkpoint_id=tmp_path, no_dist=True)  # DCP's default planner unpickles anything
     assert target["when"] == datetime.date(2024, 1, 1)
+
+
+@single_process_dcp
+@pytest.mark.parametrize("module", [checkpoint, _distributed], ids=lambda m: m.__name__)
+def test_docstring_examples_run(module) -> None:
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0

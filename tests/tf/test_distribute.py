@@ -116,6 +116,9 @@ def test_custom_loop_under_strategy_run_matches_one_device(
     weights, optimizer = train_custom_loop(strategy, accumulate=False, compiled=compiled)
     assert error_in_eps(weights, one_device[False]) <= BUDGET_EPS
     assert_mirrored(optimizer)
+    for variable in optimizer._trainable_variables:  # every replica applied the same update
+        first, second = strategy.experimental_local_results(variable.value)
+        np.testing.assert_array_equal(first.numpy(), second.numpy(), err_msg=variable.path)
     assert int(optimizer.iterations.numpy()) == len(X) // GLOBAL_BATCH
 
 
@@ -125,6 +128,23 @@ def test_building_first_gives_the_same_run(strategy: tf.distribute.MirroredStrat
     for a, b in zip(built_inside, built_first, strict=True):
         np.testing.assert_array_equal(a, b)
     assert_mirrored(optimizer)
+
+
+def test_a_keras_optimizer_needs_building_before_strategy_run(strategy: tf.distribute.MirroredStrategy) -> None:
+    """Why AdamWeightDecay builds itself: Keras' Adam (what create_optimizer returns without weight
+    decay) fails when first applied inside ``strategy.run``, and runs once built in the scope."""
+    with strategy.scope():
+        variable = tf.Variable([1.0, 2.0])
+        unbuilt, built = keras.optimizers.Adam(), keras.optimizers.Adam()
+        built.build([variable])
+
+    def apply(optimizer: keras.optimizers.Optimizer) -> None:
+        strategy.run(lambda: optimizer.apply_gradients([(tf.constant([1.0, 1.0]), variable)]))
+
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        tf.function(apply)(unbuilt)
+    tf.function(apply)(built)
+    assert int(built.iterations.numpy()) == 1
 
 
 def test_gradient_accumulation_under_strategy_run_matches_one_device(
