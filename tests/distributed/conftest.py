@@ -18,7 +18,7 @@ import pytest
 import torch
 
 HERE = Path(__file__).resolve().parent
-JOB_TIMEOUT_S = 300.0  # a hung collective fails the module instead of hanging make test
+JOB_TIMEOUT_S = 180.0  # a hung collective fails the module instead of hanging make test
 
 
 def _import_sibling(name: str) -> None:
