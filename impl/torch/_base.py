@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
+from ._distributed import guard_checkpoint_state_init
+
 HALF_DTYPES = (torch.float16, torch.bfloat16)
 KERNEL_DTYPES = (torch.float32, torch.float64)
 PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
@@ -53,7 +55,17 @@ class SpecOptimizer(Optimizer):
     """An ``Optimizer`` that validates every param group at construction and keeps fp32 state for half params.
 
     Subclasses implement :meth:`_check_group`, which raises ``ValueError`` naming the argument.
+    The zero-gradient step that ``torch.distributed.checkpoint`` takes to create state changes
+    nothing else (:func:`~._distributed.guard_checkpoint_state_init`).
     """
+
+    def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
+        super().__init__(params, defaults)
+        guard_checkpoint_state_init(self)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        guard_checkpoint_state_init(self)
 
     def _check_group(self, group: dict[str, Any]) -> None:
         raise NotImplementedError

@@ -13,6 +13,7 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from . import _checks, _kernels
 from ._base import HALF_DTYPES, SpecOptimizer, kernel_eligible, write_back
+from ._distributed import placed_like, zeros_reduced
 
 #: The selectable implementation paths, the default first.
 IMPLS = ("fused", "per_tensor")
@@ -39,8 +40,8 @@ def _init_state(state: dict[str, Any], grad: torch.Tensor, beta1: float | None) 
     if beta1 is not None:
         state["exp_avg"] = torch.zeros_like(grad)
     if grad.dim() >= 2:
-        state["exp_avg_sq_row"] = grad.new_zeros(grad.shape[:-1])
-        state["exp_avg_sq_col"] = grad.new_zeros(grad.shape[:-2] + grad.shape[-1:])
+        state["exp_avg_sq_row"] = zeros_reduced(grad, -1)
+        state["exp_avg_sq_col"] = zeros_reduced(grad, -2)
     else:
         state["exp_avg_sq"] = torch.zeros_like(grad)
     state["RMS"] = 0
@@ -245,7 +246,7 @@ def _per_tensor_update(work: torch.Tensor, grad: torch.Tensor, state: dict[str, 
         row, col = state["exp_avg_sq_row"], state["exp_avg_sq_col"]
         row.mul_(beta2t).add_(update.mean(dim=-1), alpha=1.0 - beta2t)
         col.mul_(beta2t).add_(update.mean(dim=-2), alpha=1.0 - beta2t)
-        update = _approx_sq_grad(row, col).mul_(grad)
+        update = placed_like(_approx_sq_grad(row, col).mul_(grad), grad)
     else:
         exp_avg_sq = state["exp_avg_sq"]
         exp_avg_sq.mul_(beta2t).add_(update, alpha=1.0 - beta2t)
@@ -313,11 +314,17 @@ class AdafactorSchedule(LambdaLR):
     does; that is harmless with ``relative_step=True`` (Adafactor ignores ``group["lr"]``) but
     **zeroes a manual lr** with ``relative_step=False``, so use a regular schedule there. Each
     ``step()`` then sets group i's lr to α of its *first* param (from that param's last step and
-    RMS; a 0-d tensor when ``scale_parameter``).
+    RMS), as a Python float.
 
-    Deliberate difference: a group whose first param has no gradient or no state yet reports
-    ``initial_lr``. transformers drops such groups from its list (shifting later groups' values,
-    which torch 2.13 rejects) or raises ``KeyError``.
+    Deliberate differences:
+
+    - a group whose first param has no gradient or no state yet reports ``initial_lr``.
+      transformers drops such groups from its list (shifting later groups' values, which torch
+      2.13 rejects) or raises ``KeyError``;
+    - the values are Python floats (transformers: a 0-d tensor when ``scale_parameter``, same
+      value), so every group's lr stays a float: ``torch.distributed.checkpoint`` needs the saved
+      lr of the same type as a fresh optimizer's, and torch writes a tensor lr into the group
+      with ``fill_``, which a ``DTensor`` (FSDP2) lacks.
 
     Args:
         optimizer: an :class:`Adafactor` (or transformers') whose lr to read back.
@@ -356,7 +363,7 @@ class AdafactorSchedule(LambdaLR):
             first = group["params"][0]
             state = optimizer.state.get(first)
             has_stepped = first.grad is not None and bool(state)
-            lrs.append(optimizer._get_lr(group, state) if has_stepped else base_lr)
+            lrs.append(float(optimizer._get_lr(group, state)) if has_stepped else base_lr)
         return lrs
 
 
