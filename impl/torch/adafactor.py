@@ -71,8 +71,21 @@ class Adafactor(SpecOptimizer):
     schedule pass ``lr`` with ``relative_step=False, scale_parameter=False`` (the Trainer's
     setting), and use :class:`AdafactorSchedule` only to *read* the internal lr.
 
+    Paths (``impl``, per param group):
+
+    * ``"fused"`` (default): a C kernel compiled for this CPU on first use
+      (:mod:`optimspec.torch._kernels`) runs the step in three passes over memory (statistics; the
+      sum of u²; the update, which also sums P² when α does not need it first), one IEEE rounding
+      per elementwise operation in the order above, means and norms summed in float64 (per fixed
+      block, so the result does not depend on the number of threads). ``RMS`` is kept as a Python
+      float. Tensors the kernel does not take (CUDA, non-contiguous, empty, subclasses such as
+      DTensors; half params go through it one by one as float32 copies), and all tensors where no
+      C compiler is available, take the per-tensor path.
+    * ``"per_tensor"``: transformers' own loop of torch ops, bit-identical to transformers'
+      Adafactor for float32 and float64 params (the fused path differs by rounding).
+
     dtypes: float32/float64 params compute in their own dtype (so float64 agrees with the NumPy
-    reference to rounding, and float32/float64 results are bit-identical to transformers').
+    reference to rounding).
     float16/bfloat16 params keep their state in float32, are updated through a float32 copy and
     rounded to their dtype once per step; that state stays float32 through
     ``state_dict``/``load_state_dict``, so a resumed run continues bit-identically. The float32
@@ -99,6 +112,7 @@ class Adafactor(SpecOptimizer):
         scale_parameter: multiply ρ by ``max(eps2, rms(P))``.
         relative_step: ρ = ``min(1e-2, 1/sqrt(t))`` (or the warmup form) instead of ``lr``.
         warmup_init: ρ starts at ``1e-6·t`` (needs ``relative_step``).
+        impl: the implementation path, ``"fused"`` or ``"per_tensor"``.
 
     Raises:
         ValueError: an out-of-domain argument or combination (above), naming it.

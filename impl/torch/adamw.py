@@ -48,14 +48,20 @@ class AdamW(SpecOptimizer):
     whole update in the half dtype, where ``g·g`` underflows.) There is no persistent float32 copy
     of the param: an update smaller than half an ulp of the param is lost, as in transformers.
 
-    Paths (``impl``): ``"fused"`` (default) runs the step above in one pass over memory in a compiled
-    CPU kernel (built on first use; see :mod:`optimspec.torch._kernels`), one IEEE rounding per
-    operation in this order; it agrees with the other paths to rounding (torch's own kernels fuse
-    some multiply-adds), not bit for bit. Tensors the kernel does not take (CUDA, half precision
-    after its float32 copy is made... see :func:`~optimspec.torch._base.kernel_eligible`), and every
-    tensor where no C compiler is available, take the foreach path. ``"foreach"`` and
-    ``"per_tensor"`` run torch ops in this order and are bit-identical to each other and, for
-    float32 and float64 params, to transformers' AdamW.
+    Paths (``impl``, per param group):
+
+    * ``"fused"`` (default): the step above in one pass over memory, in a C kernel compiled for
+      this CPU on first use (:mod:`optimspec.torch._kernels`), one IEEE rounding per operation in
+      the order above; in float64 that is the spec's reference value bit for bit. Tensors the kernel
+      does not take (CUDA, non-contiguous, subclasses such as DTensors; half params go through it
+      one by one as float32 copies), and all tensors where no C compiler is available, take the
+      foreach path.
+    * ``"foreach"``: torch's multi-tensor ``_foreach_*`` ops, in the order above.
+    * ``"per_tensor"``: transformers' own loop of torch ops.
+
+    ``"foreach"`` and ``"per_tensor"`` are bit-identical to each other and, for float32 and float64
+    params, to transformers' AdamW (torch fuses some multiply-adds, so they differ from
+    ``"fused"`` by rounding: a few units in the last place per step).
 
     Arguments are checked at construction (``ValueError`` naming the argument): ``lr >= 0``,
     ``0 <= betas[i] < 1``, ``eps >= 0``, ``weight_decay >= 0`` (transformers silently ignored a
