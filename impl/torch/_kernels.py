@@ -217,7 +217,7 @@ def _declare(library: ctypes.CDLL) -> None:
 
 def pointers(tensors: list) -> ctypes.Array:
     """A C array of the tensors' data pointers."""
-    return (ctypes.c_void_p * len(tensors))(*(t.data_ptr() for t in tensors))
+    return (ctypes.c_void_p * len(tensors))(*[t.data_ptr() for t in tensors])
 
 
 def suffix_of(dtype: object) -> str:

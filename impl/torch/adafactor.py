@@ -12,7 +12,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
 from . import _checks, _kernels
-from ._base import HALF_DTYPES, SpecOptimizer, kernel_eligible, write_back
+from ._base import HALF_DTYPES, SpecOptimizer, kernel_takes, write_back
 from ._distributed import placed_like, zeros_reduced
 
 #: The selectable implementation paths, the default first.
@@ -204,7 +204,8 @@ class Adafactor(SpecOptimizer):
         return loss
 
     def _update_group(self, group: dict[str, Any]) -> None:
-        library = _kernels.library() if group["impl"] == "fused" else None
+        fused = group["impl"] == "fused" and not torch.compiler.is_compiling()  # dynamo cannot trace ctypes
+        library = _kernels.library() if fused else None
         params, works, grads, states = [], [], [], []  # what the fused kernel takes, in order
         for p, grad in self._params_with_grad(group):
             # Half params and gradients: float32 copies; the param is rounded back once per step.
@@ -229,15 +230,18 @@ class Adafactor(SpecOptimizer):
             _fused_update(library, params, works, grads, states, group)
 
 
-_STATE_TENSORS = ("exp_avg", "exp_avg_sq_row", "exp_avg_sq_col", "exp_avg_sq")
-
-
 def _kernel_takes(work: torch.Tensor, grad: torch.Tensor, state: dict[str, Any]) -> bool:
     """Whether the fused kernel can update this param in place (an empty one keeps transformers'
     NaN ``RMS`` through the per-tensor path)."""
-    if work.numel() == 0 or not kernel_eligible(work, grad):
+    if work.numel() == 0:
         return False
-    return all(kernel_eligible(work, state[key]) for key in _STATE_TENSORS if key in state)
+    if work.dim() >= 2:
+        tensors = [state["exp_avg_sq_row"], state["exp_avg_sq_col"]]
+    else:
+        tensors = [state["exp_avg_sq"]]
+    if "exp_avg" in state:
+        tensors.append(state["exp_avg"])
+    return kernel_takes(work, grad, *tensors)
 
 
 def _relative_step_size(group: dict[str, Any], step: int) -> float:
@@ -296,12 +300,16 @@ def _fused_update(
         beta1=beta1 or 0.0, weight_decay=group["weight_decay"],
         scale_parameter=group["scale_parameter"], has_beta1=beta1 is not None,
     )
+    scalars: dict[int, tuple[float, float]] = {}  # step -> (ρ, β̂2), computed once per step count
     for dtype in {work.dtype for work in works}:
         index = [i for i, work in enumerate(works) if work.dtype == dtype]
         tensors = (_kernels.AdafactorTensor * len(index))()
         for x, i in zip(tensors, index):
             work, state = works[i], states[i]
             step = state["step"]
+            if step not in scalars:
+                scalars[step] = (_relative_step_size(group, step), 1.0 - step ** group["decay_rate"])
+            x.rho, x.beta2t = scalars[step]
             x.numel, x.param, x.grad = work.numel(), work.data_ptr(), grads[i].data_ptr()
             x.factored = work.dim() >= 2
             if x.factored:
@@ -312,7 +320,6 @@ def _fused_update(
                 x.sq = state["exp_avg_sq"].data_ptr()
             if beta1 is not None:
                 x.exp_avg = state["exp_avg"].data_ptr()
-            x.rho, x.beta2t = _relative_step_size(group, step), 1.0 - step ** group["decay_rate"]
         run = getattr(library, f"adafactor_{_kernels.suffix_of(dtype)}")
         if run(len(index), tensors, ctypes.byref(hparams)) != 0:
             raise MemoryError("Adafactor: the fused kernel could not allocate its scratch memory")
