@@ -257,13 +257,14 @@ class DivergenceSet:
         return None
 
     def warnings(self, cases: Iterable[tuple[str, str]], versions: Mapping[str, str], today: _dt.date | None = None) -> list[str]:
-        """Entries that match no ``(case id, dtype)`` of a run, and entries past their review date."""
+        """Entries that apply to none of ``cases`` (``(case id, dtype)`` pairs), and entries past their
+        review date."""
         cases = list(cases)
         today = today or _dt.date.today()
         out = []
         for entry in self.entries:
             if not any(entry.applies(case_id, dtype, versions) for case_id, dtype in cases):
-                out.append(f"divergence {entry.label} matches no case of this run")
+                out.append(f"divergence {entry.label} matches no golden case")
             if entry.review_by is not None and entry.review_by < today:
                 out.append(f"divergence {entry.label} was due for review by {entry.review_by.isoformat()}")
         return out

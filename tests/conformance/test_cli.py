@@ -206,7 +206,7 @@ def test_report_rejects_other_files(tmp_path: Path) -> None:
     path = tmp_path / "x.json"
     path.write_text("{}")
     result = invoke("report", path)
-    assert_exit(result, 2)
+    assert_exit(result, 3)
     assert "not an optimspec report" in result.output
 
 
@@ -234,10 +234,25 @@ def test_matrix_writes_reports_and_the_published_doc(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("few_builtins")
-def test_check_all_is_the_matrix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_check_all_prints_the_matrix_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert_exit(invoke("check", "--all", "-s", "sched/*"), 0)
-    assert (tmp_path / "reports" / "reference.json").exists() and (tmp_path / "docs" / "conformance.md").exists()
+    result = invoke("check", "--all", "-s", "sched/*")
+    assert_exit(result, 0)
+    assert "optimspec conformance matrix" in result.output
+    assert list(tmp_path.iterdir()) == [], "check --all must write no file (not reports/, not docs/conformance.md)"
+
+
+@pytest.mark.usefixtures("few_builtins")
+@pytest.mark.parametrize("option", ["--report", "--junit", "--markdown", "--divergences", "--adapter"])
+def test_check_all_rejects_options_it_does_not_honour(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, option: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    value = "reference" if option == "--adapter" else tmp_path / "out.json"
+    if option == "--divergences":
+        value = write_toml(tmp_path / "known.toml", "sched/*")
+    result = invoke("check", "--all", "-s", "sched/*", option, value)
+    assert_exit(result, 2)
+    assert f"--all does not take {option}" in result.output
+    assert not (tmp_path / "out.json").exists() and not (tmp_path / "docs").exists() and not (tmp_path / "reports").exists()
 
 
 def test_matrix_fails_when_an_adapter_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

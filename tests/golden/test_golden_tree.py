@@ -44,6 +44,17 @@ def tree_copy(tmp_path: Path) -> Path:
     return target
 
 
+def rehash(tree: Path, relative: str, payload: bytes) -> None:
+    """Write ``payload`` to a golden file and record its sha256 in the manifest, as someone who
+    edits a tree on purpose would: the hashes check out, the content must still be validated."""
+    (tree / relative).write_bytes(payload)
+    manifest = json.loads((tree / golden.MANIFEST_NAME).read_text())
+    for item in manifest["files"]:
+        if item["path"] == relative:
+            item["sha256"] = golden.sha256(payload)
+    (tree / golden.MANIFEST_NAME).write_bytes(golden.canonical_bytes(manifest))
+
+
 def test_committed_tree_matches_a_fresh_generation_byte_for_byte(rendered: dict[str, bytes]) -> None:
     for path, payload in rendered.items():
         on_disk = (ROOT / path).read_bytes()
@@ -163,7 +174,7 @@ def test_integrity_errors_exit_3(tree_copy: Path, damage: str, expected: str) ->
     elif damage == "bare-nan":
         entry = golden.load_manifest(tree_copy)["files"][0]
         path = tree_copy / entry["path"]
-        path.write_text(path.read_text().replace('"values": [', '"values": [NaN, ', 1))
+        rehash(tree_copy, entry["path"], path.read_bytes().replace(b'"values": [', b'"values": [NaN, ', 1))
     result = _cli("golden", "verify", "--no-regenerate", env_root=tree_copy)
     assert result.returncode == 3, result.stderr
     assert expected in result.stderr, result.stderr
@@ -174,13 +185,7 @@ def test_schema_violation_is_reported_with_its_location(tree_copy: Path) -> None
     path = tree_copy / entry["path"]
     data = json.loads(path.read_text())
     data["groups"][0]["cases"][0]["id"] = "Not A Valid Id"
-    payload = golden.canonical_bytes(data)
-    path.write_bytes(payload)
-    manifest = golden.load_manifest(tree_copy)
-    for item in manifest["files"]:
-        if item["path"] == entry["path"]:
-            item["sha256"] = golden.sha256(payload)
-    (tree_copy / golden.MANIFEST_NAME).write_bytes(golden.canonical_bytes(manifest))
+    rehash(tree_copy, entry["path"], golden.canonical_bytes(data))
     with pytest.raises(golden.IntegrityError, match=r"schema violation at /groups/0/cases/0/id"):
         verify.verify(tree_copy, regenerate=False)
 
