@@ -149,6 +149,8 @@ def describe_exception(exc: BaseException) -> str:
         return f"the adapter called sys.exit({exc.code!r}) (SystemExit)"
     if isinstance(exc, KeyboardInterrupt):
         return "the adapter raised KeyboardInterrupt"
+    if isinstance(exc, AdapterOutputError):  # the harness's own finding: its message says it all
+        return clean_text(exc)
     return clean_text(f"{type(exc).__name__}: {exc}")
 
 

@@ -267,7 +267,7 @@ def _run(name: str, root: Path, files: Sequence[golden.GoldenFile], options: Opt
     from . import runner
 
     total = len(runner.selected_cases(files, options))
-    with progress_bar(name, total, summary=True) as advance:
+    with quiet_frameworks(), progress_bar(name, total, summary=True) as advance:
         if isolate:
             return isolation.execute_isolated(name, root, options, user_files, on_result=lambda r: advance(r.id))
         adapter = adapter if adapter is not None else _adapter(name)

@@ -180,25 +180,39 @@ def silence_framework_logs() -> None:
 
 @contextmanager
 def quiet_frameworks() -> Iterator[None]:
-    """While the body runs (an adapter importing its framework), native code writing to file
-    descriptor 2 (TensorFlow's start-up lines, written before its logging is configured) writes to
-    /dev/null; Python's own ``sys.stderr`` is flushed first and works again afterwards. absl's
-    Python logger is lowered to errors."""
-    sys.stderr.flush()
+    """While the body runs (adapters loading and running their frameworks), native code writing to
+    file descriptor 2 (TensorFlow's start-up lines, written before its logging is configured)
+    writes to /dev/null, while Python's ``sys.stderr`` (our progress bars, warnings, tracebacks)
+    still reaches the real stderr. absl's Python logger is lowered to errors afterwards."""
     try:
+        sys.stderr.flush()
         saved = os.dup(2)
-    except OSError:
+    except (OSError, ValueError):
         yield
         return
     devnull = os.open(os.devnull, os.O_WRONLY)
+    original = sys.stderr
+    replaced = _uses_fd(original, 2)
+    if replaced:
+        sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=original.encoding, errors=original.errors)
     os.dup2(devnull, 2)
     try:
         yield
     finally:
+        if replaced:
+            sys.stderr.close()
+            sys.stderr = original
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
         _lower_absl()
+
+
+def _uses_fd(stream: Any, fd: int) -> bool:
+    try:
+        return stream.fileno() == fd
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _lower_absl() -> None:
