@@ -528,7 +528,7 @@ def _run_one(adapter_name: str, case: Any, divergence_files: Sequence[Path], tim
 @main.command("plot")
 @click.argument("schedule", required=False)
 @click.option("--hparam", "-p", "hparam_items", multiple=True, metavar="NAME=VALUE", help="A hyperparameter of SCHEDULE, the value a Python literal (3, 1e-3, None, [0.1, 0.01], cosine); repeatable.")
-@click.option("--steps", type=click.IntRange(min=1), default=None, metavar="N", help="Plot steps 0..N (default: 1.5 × the total steps or the end of the decay; 100 without one).")
+@click.option("--steps", type=click.IntRange(min=1, max=10**9), default=None, metavar="N", help="Plot steps 0..N (default: 1.5 × the total steps or the end of the decay; 100 without one).")
 @click.option("--case", "case_id", metavar="CASE_ID", help="Plot this golden schedule case's expected values instead of SCHEDULE.")
 @click.option("--adapter", "-a", "adapter_name", metavar="NAME", help="With --case: also run the case on this adapter and draw its values and errors on top.")
 @click.option("--timeout", type=Seconds(), default=60.0, show_default=True, help="With --adapter: time limit in seconds (0: none).")

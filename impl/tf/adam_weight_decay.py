@@ -94,7 +94,7 @@ class AdamWeightDecay(keras.optimizers.Adam):
             beta_1=_checks.real(_OWNER, "beta_1", beta_1, low=0.0, high=1.0, high_open=True),
             beta_2=_checks.real(_OWNER, "beta_2", beta_2, low=0.0, high=1.0, high_open=True),
             epsilon=_checks.real(_OWNER, "epsilon", epsilon, low=0.0),
-            amsgrad=bool(amsgrad),
+            amsgrad=_checks.boolean(_OWNER, "amsgrad", amsgrad),
             name=name,
             **kwargs,
         )

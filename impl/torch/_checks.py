@@ -51,6 +51,8 @@ def pair(owner: str, name: str, value: object) -> None:
         raise out_of_range(owner, name, value, "a pair of two numbers")
 
 
-def boolean(owner: str, name: str, value: object) -> None:
-    """Require ``True`` or ``False`` (a flag given as ``1`` or ``"yes"`` is a mistake, not a flag)."""
-    require(owner, name, value, Boolean())
+def boolean(owner: str, name: str, value: object, *, optional: bool = False) -> None:
+    """Require ``True`` or ``False`` (a flag given as ``1`` or ``"yes"`` is a mistake, not a flag);
+    ``optional`` also admits ``None`` (a flag left for the implementation to choose)."""
+    if not (optional and value is None):
+        require(owner, name, value, Boolean())

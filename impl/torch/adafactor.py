@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
@@ -11,7 +11,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
 from . import _checks
-from ._base import HALF_DTYPES, SpecOptimizer
+from ._base import COUNTER, HALF_DTYPES, SCALAR, Slot, SpecOptimizer, compute_dtype
 
 
 def _rms(tensor: torch.Tensor) -> torch.Tensor:
@@ -138,6 +138,14 @@ class Adafactor(SpecOptimizer):
         if group["beta1"] is not None:
             _checks.real(owner, "beta1", group["beta1"], low=0.0, high=1.0)
         _checks.real(owner, "weight_decay", group["weight_decay"], low=0.0)
+
+    def _state_slots(self, p: torch.Tensor, group: Mapping[str, Any]) -> dict[str, Slot]:
+        """As ``_init_state`` creates them, in the (upcast) gradient's dtype."""
+        dtype, shape = compute_dtype(p.dtype), tuple(p.shape)
+        slots = {"step": COUNTER, "RMS": SCALAR, **({"exp_avg": Slot.tensor(shape, dtype)} if group["beta1"] is not None else {})}
+        if p.dim() >= 2:
+            return {**slots, "exp_avg_sq_row": Slot.tensor(shape[:-1], dtype), "exp_avg_sq_col": Slot.tensor(shape[:-2] + shape[-1:], dtype)}
+        return {**slots, "exp_avg_sq": Slot.tensor(shape, dtype)}
 
     @staticmethod
     def _get_lr(param_group: dict[str, Any], param_state: dict[str, Any]) -> float | torch.Tensor:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
 
 from . import _checks
-from ._base import HALF_DTYPES, SpecOptimizer, compute_dtype
+from ._base import COUNTER, HALF_DTYPES, Slot, SpecOptimizer, compute_dtype
 
 
 class AdamW(SpecOptimizer):
@@ -94,6 +94,13 @@ class AdamW(SpecOptimizer):
         _checks.real(owner, "eps", group["eps"], low=0.0)
         _checks.real(owner, "weight_decay", group["weight_decay"], low=0.0)
         _checks.boolean(owner, "correct_bias", group["correct_bias"])
+        _checks.boolean(owner, "foreach", group["foreach"], optional=True)
+
+    _LEGACY_GROUP_KEYS = frozenset({"foreach"})  # transformers' AdamW saved no "foreach"
+
+    def _state_slots(self, p: torch.Tensor, group: Mapping[str, Any]) -> dict[str, Slot]:
+        moment = Slot.tensor(p.shape, compute_dtype(p.dtype))
+        return {"step": COUNTER, "exp_avg": moment, "exp_avg_sq": moment}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)

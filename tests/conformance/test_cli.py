@@ -288,3 +288,11 @@ def test_no_framework_is_imported_by_the_cli(subprocess_env: dict[str, str]) -> 
     probe = subprocess.run([sys.executable, "-c", LAZY_PROBE.format(heavy=HEAVY)], env=subprocess_env, capture_output=True, text=True, timeout=120)
     last = probe.stdout.strip().splitlines()[-1] if probe.stdout.strip() else ""
     assert last == "HEAVY:", f"frameworks imported: {last!r}\n{probe.stderr[-2000:]}"
+
+
+def test_a_datetime_review_date_is_a_usage_error_before_the_run(tmp_path: Path) -> None:
+    """A TOML date-time is no date: rejected when the file is read (exit 2), never at the end of the run."""
+    toml = write_toml(tmp_path / "known.toml", CONVENTIONS, extra="review_by = 2020-01-31T10:00:00")
+    result = invoke("check", "-a", "reference", "-s", TINY_GRADS, "--divergences", toml)
+    assert_exit(result, 2)
+    assert "`review_by` must be a TOML date" in result.output

@@ -102,3 +102,10 @@ def test_rejected_argument_is_named(build: Callable, arguments: dict, name: str)
 )
 def test_domain_edges_are_accepted(build: Callable, arguments: dict) -> None:
     build(**arguments)
+
+
+def test_amsgrad_must_be_a_bool() -> None:
+    from optimspec.tf import AdamWeightDecay
+
+    with pytest.raises(ValueError, match=r"AdamWeightDecay: `amsgrad`='no' is out of range: must be True or False"):
+        AdamWeightDecay(amsgrad="no")
