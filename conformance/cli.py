@@ -386,7 +386,8 @@ def check(
     root = _root(golden_root)
     files = _load(root)
     if not selected_cases(files, options):
-        fail_usage(f"the selection matches no case in {root} (see `optimspec list`)")
+        picked = " ".join([*(f"--select {s!r}" for s in select), *(f"--dtype {d}" for d in dtypes)])
+        fail_usage(f"the selection ({picked}) matches no case in {root} (see `optimspec list`)")
     try:
         record = _run(adapter, root, files, options, known, divergences, isolate)
     except AdapterBroken as exc:
@@ -571,11 +572,12 @@ def plot(
 def _plot_case(plots: Any, case_id: str, adapter_name: str | None, timeout: float, out: Path | None, golden_root: Path | None) -> None:
     from . import runner
 
+    files = _load(_root(golden_root))
     path = out or plots.default_case_path(case_id, adapter_name)
     plots.output_format(path)
     plots.require_matplotlib()
     try:
-        case = runner.find_case(_load(_root(golden_root)), case_id)
+        case = runner.find_case(files, case_id)
     except KeyError as exc:
         fail_usage(str(exc.args[0]))
     plots.check_case(case)

@@ -30,10 +30,18 @@ FORMATS = ("auto", "table", "plain", "markdown", "json")
 PLAIN_GAP = "  "
 
 
+class _Console(Console):
+    """rich's Console, but a closed pipe ends the command with the verdict's exit code (rich's own
+    handler exits 1)."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
 def make_console(stderr: bool = False) -> Console:
     """A console on stdout (or stderr): no markup highlighting of numbers or paths in our text, and
     no line wrapping when it is not a terminal."""
-    return Console(stderr=stderr, highlight=False, soft_wrap=not (sys.stderr if stderr else sys.stdout).isatty())
+    return _Console(stderr=stderr, highlight=False, soft_wrap=not (sys.stderr if stderr else sys.stdout).isatty())
 
 
 def say(console: Console, text: Any, style: str | None = None) -> None:

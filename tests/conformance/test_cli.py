@@ -103,7 +103,7 @@ def test_check_hanging_adapter_times_out(tmp_path: Path) -> None:
         (("check", "-a", "nope"), "unknown adapter 'nope'; known: reference, torch"),
         (("check", "-a", "no_such_module_xyz:Factory"), "cannot import adapter"),
         (("check", "-a", "broken_adapters:Nothing"), "has no attribute 'Nothing'"),
-        (("check", "-a", "reference", "-s", "optim/nothing/*"), "the selection matches no case"),
+        (("check", "-a", "reference", "-s", "optim/nothing/*"), "the selection (--select 'optim/nothing/*') matches no case"),
         (("explain", "optim/adamw/conventions/f64/no-such-case"), "no case 'optim/adamw/conventions/f64/no-such-case'; did you mean"),
     ],
     ids=["no-adapter", "unknown-name", "unimportable-module", "missing-factory", "empty-selection", "unknown-case"],
