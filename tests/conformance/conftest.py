@@ -62,3 +62,17 @@ def known() -> Callable[[str], DivergenceSet]:
         return DivergenceSet((divergences.parse(text.encode("utf-8"), "test.toml"),))
 
     return build
+
+
+@pytest.fixture()
+def cli_consoles(monkeypatch: pytest.MonkeyPatch, golden_root: Path) -> None:
+    """For in-process CLI tests: wide consoles (no wrapping in assertions), the small tree as the
+    default golden root, no adapter from the environment."""
+    from rich.console import Console
+
+    from optimspec.conformance import cli
+
+    monkeypatch.setattr(cli, "console", Console(width=250))
+    monkeypatch.setattr(cli, "errors", Console(stderr=True, width=250))
+    monkeypatch.setenv("OPTIMSPEC_GOLDEN", str(golden_root))
+    monkeypatch.delenv("OPTIMSPEC_ADAPTER", raising=False)

@@ -23,12 +23,7 @@ LINEAR = golden.relative_path("schedule", "linear")
 ADAMW = golden.relative_path("optimizer", "adamw")
 
 
-@pytest.fixture(autouse=True)
-def wide_consoles(monkeypatch: pytest.MonkeyPatch, golden_root: Path) -> None:
-    monkeypatch.setattr(cli, "console", Console(width=250))
-    monkeypatch.setattr(cli, "errors", Console(stderr=True, width=250))
-    monkeypatch.setenv("OPTIMSPEC_GOLDEN", str(golden_root))
-    monkeypatch.delenv("OPTIMSPEC_ADAPTER", raising=False)
+pytestmark = pytest.mark.usefixtures("cli_consoles")
 
 
 def invoke(*args: object) -> Result:
