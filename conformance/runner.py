@@ -2,8 +2,11 @@
 free-running modes, compares under the golden budgets, explains failures, and applies known
 divergences.
 
-Each case is isolated: an adapter that raises, hangs (per-case timeout), returns the wrong shape, or
-NaN where the golden has none gets ``error`` or ``fail`` for that case, and the run goes on.
+Each case is isolated: an adapter that raises (``sys.exit()`` included), hangs (per-case timeout),
+returns the wrong shape or something that is not real numbers, or NaN where the golden has none
+gets ``error`` or ``fail`` for that case, and the run goes on. What crosses the adapter boundary
+(private copies in, fresh arrays out, cleaned strings) is :mod:`.boundary`; running cases in worker
+processes is :mod:`.isolate`.
 
 Outcomes (:data:`OUTCOMES`):
 

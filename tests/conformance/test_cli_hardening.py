@@ -302,8 +302,9 @@ def test_every_shipped_case_explains() -> None:
     from io import StringIO
 
     from optimspec.conformance import explain, runner
+    from optimspec.golden import ROOT
 
-    files = golden.load_all(golden.shipped_schema_dir().parent)
+    files = golden.load_all(ROOT)
     failures = []
     for case in runner.iter_cases(files):
         out = Console(file=StringIO(), width=200)
