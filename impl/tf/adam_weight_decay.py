@@ -181,6 +181,21 @@ class AdamWeightDecay(keras.optimizers.Adam):
             v = v_hat
         self.assign_sub(variable, (m * alpha) / (tf.sqrt(v) + tf.constant(self.epsilon, dtype)))
 
+    def load_own_variables(self, store: Any) -> None:
+        """Keras' checkpoint loading, except that a saved state that does not fit this optimizer
+        raises ``ValueError`` naming the variable (Keras skips a count mismatch with a warning)."""
+        if self.variables:
+            if len(store.keys()) != len(self.variables):
+                raise ValueError(f"{_OWNER}: the saved optimizer state has {len(store.keys())} variables, this optimizer has {len(self.variables)}")
+            for index, variable in enumerate(self.variables):
+                saved = store[str(index)]
+                if tuple(saved.shape) != tuple(variable.shape) or np.dtype(saved.dtype) != np.dtype(variable.dtype):
+                    raise ValueError(
+                        f"{_OWNER}: saved state {index} for {variable.path} has shape {tuple(saved.shape)} and dtype {np.dtype(saved.dtype)}; "
+                        f"expected {tuple(variable.shape)} and {np.dtype(variable.dtype)}"
+                    )
+        super().load_own_variables(store)
+
     def get_config(self) -> dict[str, Any]:
         """The Keras config plus ``weight_decay_rate`` and both pattern lists (``None`` when empty)."""
         config = super().get_config()
