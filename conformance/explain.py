@@ -14,12 +14,14 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from optimspec.reference import registry
 from optimspec.reference._dtypes import EPS
 
 from . import golden
-from .runner import Case, CaseResult, _decode_inputs, _schedule_eps, _schedule_inputs, decode_state, decode_tensors, free_running_scales, teacher_forced_scales
+from .console import say
+from .runner import Case, CaseResult, _schedule_eps, _schedule_inputs, decode_state, decode_tensors, free_running_scales, teacher_forced_scales
 
 MAX_DIFF_TABLES = 8
 
@@ -34,8 +36,9 @@ def _fmt(value: Any) -> str:
 
 
 def _print_block(console: Console, title: str, text: str) -> None:
-    console.print(f"\n[bold]{title}[/]")
-    console.print(text.rstrip(), soft_wrap=True, markup=False, highlight=False)
+    say(console, "")
+    say(console, title, "bold")
+    say(console, text.rstrip())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -99,7 +102,7 @@ def _inputs(case: Case) -> str:
         return "\n".join(lines)
     if case.kind == "schedule":
         return f"inputs: {_schedule_inputs(case)}"
-    return "\n".join(f"event {i}: {_decode_inputs(e)}" for i, e in enumerate(case.raw["events"]))
+    return "\n".join(f"event {i}: {_accumulator_event(e)}" for i, e in enumerate(case.raw["events"]))
 
 
 def _expected(case: Case) -> str:
@@ -114,7 +117,23 @@ def _expected(case: Case) -> str:
     if case.kind == "schedule":
         expected = golden.decode_tensor(case.raw["expected"])
         return "\n".join(f"{x!r:>8} -> {_fmt(row)}" for x, row in zip(_schedule_inputs(case), expected))
-    return "\n".join(f"after event {i}: {_decode_inputs(e)}" for i, e in enumerate(case.raw["expected"]))
+    return "\n".join(f"after event {i}: {_accumulator_outcome(e)}" for i, e in enumerate(case.raw["expected"]))
+
+
+def _slots(grads: Sequence[Any] | None) -> str:
+    if grads is None:
+        return "uninitialized"
+    return "[" + ", ".join("None" if g is None else _fmt(golden.decode_tensor(g)) for g in grads) + "]"
+
+
+def _accumulator_event(event: Mapping[str, Any]) -> str:
+    return "reset()" if "reset" in event else f"call({_slots(event['call'])})"
+
+
+def _accumulator_outcome(outcome: Mapping[str, Any]) -> str:
+    """step, sums and whether the call raised (``error`` names an exception, not a number)."""
+    raised = f", raises {outcome['error']}" if outcome.get("error") else ""
+    return f"step {outcome['step']}, gradients {_slots(outcome['gradients'])}{raised}"
 
 
 def describe_case(case: Case, console: Console) -> None:
@@ -201,14 +220,14 @@ def diff_tables(case: Case, caps: Any, result: CaseResult) -> list[DiffTable]:
 
 
 def _render_table(table: DiffTable, console: Console) -> None:
-    rich_table = Table(title=f"{table.title} (budget {table.budget:g} ε·S)", title_justify="left")
+    rich_table = Table(title=Text(f"{table.title} (budget {table.budget:g} ε·S)"), title_justify="left")
     for column in (table.label_name, "expected", "actual", "|a − e|", "ε·S"):
         rich_table.add_column(column, justify="right")
     for label, e, a, k in zip(table.labels, table.expected, table.actual, table.k):
         style = "red" if k > table.budget or np.isnan(e) != np.isnan(a) else ""
         with np.errstate(invalid="ignore"):
             error = abs(a - e)
-        rich_table.add_row(label, repr(float(e)), repr(float(a)), f"{error:.3g}", f"{k:.3g}", style=style)
+        rich_table.add_row(Text(label), repr(float(e)), repr(float(a)), f"{error:.3g}", f"{k:.3g}", style=style)
     console.print(rich_table)
 
 
@@ -223,4 +242,4 @@ def describe_result(case: Case, caps: Any, result: CaseResult, console: Console)
     for table in tables[:MAX_DIFF_TABLES]:
         _render_table(table, console)
     if len(tables) > MAX_DIFF_TABLES:
-        console.print(f"... {len(tables) - MAX_DIFF_TABLES} more arrays not shown")
+        say(console, f"... {len(tables) - MAX_DIFF_TABLES} more arrays not shown")

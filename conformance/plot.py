@@ -47,9 +47,11 @@ if TYPE_CHECKING:
     from .runner import Case, CaseResult
 
 MAX_POINTS = 2001  # a schedule plot over more steps than this is sampled (boundaries always kept)
+MAX_STEPS = 10**9  # the longest range a schedule plot spans (steps stay exact integers below it)
 DEFAULT_STEPS = 100  # N when the schedule has no total step count
 MIN_STEPS = 10
 FORMATS = ("png", "svg", "pdf")
+PLOTS_DIR = Path("plots")
 _SPECIAL_WORDS = {"inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "nan": math.nan}
 
 
@@ -285,11 +287,14 @@ def schedule_plot(algorithm: str, hparams: Mapping[str, Any], steps: int | None 
     fills = filled(algorithm, hparams)
     hparams = {**hparams, **fills}
     hp = resolved(algorithm, hparams)
-    marks = boundaries(algorithm, hp)
-    n = steps if steps is not None else default_steps(algorithm, hp)
-    if n < 1:
-        raise PlotError(f"--steps must be at least 1, got {n}")
-    xs = sample_steps(n, marks)
+    try:
+        marks = boundaries(algorithm, hp)
+        n = steps if steps is not None else default_steps(algorithm, hp)
+    except (OverflowError, ValueError) as exc:  # step counts beyond what a float can hold
+        raise PlotError(f"the hyperparameters name steps too large to plot ({exc}); give smaller ones or --steps") from None
+    if not 1 <= n <= MAX_STEPS:
+        raise PlotError(f"the plot would span {n} steps; it must span 1 to {MAX_STEPS} (give --steps)")
+    xs = sample_steps(n, [m for m in marks if m.step <= n])
     sampled = "" if len(xs) == n + 1 else f", {len(xs)} of {n + 1} steps sampled"
     note = f"\nnot given, chosen for the plot: {', '.join(fills)}" if fills else ""
     return Plot(
@@ -306,8 +311,8 @@ def _reference_lines(algorithm: str, inputs: Sequence[Any], hparams: Mapping[str
     """The reference's lrs on ``inputs``, one line per param group (PlotError with its message)."""
     try:
         values = ref.schedule_values(algorithm, inputs, hparams)
-    except ValueError as exc:
-        raise PlotError(str(exc)) from None
+    except (ValueError, OverflowError, ArithmeticError) as exc:
+        raise PlotError(f"{algorithm}: {exc}") from None
     labels = _group_labels(hp, values.shape[1])
     return [Line(labels[g], x, values[:, g], g) for g in range(values.shape[1])]
 
@@ -409,9 +414,14 @@ def case_plot(case: Case, result: CaseResult | None = None, adapter_name: str | 
 
 
 def default_case_path(case_id: str, adapter_name: str | None = None) -> Path:
-    """plots/<case id>.png (the id's slashes become folders), ``.<adapter>`` before the suffix."""
+    """plots/<case id>.png (the id's slashes become folders), ``.<adapter>`` before the suffix.
+    PlotError unless the path stays inside plots/ (ids are checked against the id grammar when a
+    golden tree is loaded; this holds for any id)."""
     stem = case_id + (f".{re.sub(r'[^A-Za-z0-9._-]+', '_', adapter_name)}" if adapter_name else "")
-    return Path("plots") / f"{stem}.png"
+    path = PLOTS_DIR / f"{stem}.png"
+    if any(part in ("", ".", "..") for part in case_id.split("/")) or not path.resolve().is_relative_to(PLOTS_DIR.resolve()):
+        raise PlotError(f"case id {case_id!r} would put its plot outside {PLOTS_DIR}/; give --out")
+    return path
 
 
 # --------------------------------------------------------------------------------------------------

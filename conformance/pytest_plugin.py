@@ -71,14 +71,20 @@ class CaseContext:
         return adapters.load(self.name)
 
     @cached_property
+    def described(self) -> tuple[dict[str, Any], Any]:
+        from .runner import describe_adapter
+
+        return describe_adapter(self.adapter)
+
+    @cached_property
     def capabilities(self) -> Any:
-        return self.adapter.capabilities()
+        return self.described[1]
 
     @cached_property
     def versions(self) -> dict[str, str]:
         from .runner import framework_versions
 
-        return framework_versions(self.adapter.info())
+        return framework_versions(self.described[0])
 
     @cached_property
     def divergences(self) -> Any:
@@ -148,11 +154,12 @@ def _context(config: pytest.Config) -> CaseContext:
     """Load everything up front, so a bad adapter name, golden tree or divergence file is a pytest
     usage error rather than a traceback."""
     from . import adapters, divergences, golden
+    from .runner import AdapterBroken
 
     data = CaseContext(config)
     try:
-        data.files, data.divergences, data.adapter  # noqa: B018 (evaluated for their errors)
-    except (adapters.AdapterError, adapters.AdapterUnavailable, divergences.DivergenceError, golden.IntegrityError) as exc:
+        data.files, data.divergences, data.adapter, data.described  # noqa: B018 (evaluated for their errors)
+    except (adapters.AdapterError, adapters.AdapterUnavailable, divergences.DivergenceError, golden.IntegrityError, AdapterBroken) as exc:
         raise pytest.UsageError(f"optimspec: {exc}") from None
     return data
 

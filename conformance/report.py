@@ -10,25 +10,29 @@ Counting unit: one case id (a case id already names its dtype). ``xfail``, ``not
 
 from __future__ import annotations
 
+import functools
 import json
-import os
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 from rich.console import Console
-from rich.table import Table
 
 from . import golden
-from .adapters.base import Capabilities
+from .adapters.base import AlgorithmSupport, Capabilities
+from .boundary import clean_text, clean_tree
+from .console import TextTable, labelled, markdown_escape, markdown_table, print_table, say
 from .runner import OUTCOMES, RunRecord
 
 REPORT_FORMAT = 1
+CHECKED = ("pass", "pass_with_override", "fail", "error", "xfail", "xpass")  # outcomes that ran against the spec
 SYMBOLS = {  # cells list counts in this order: "12✓ 2~ 1✗"
     "pass": "✓", "pass_with_override": "≈", "xfail": "~", "xpass": "!", "fail": "✗", "error": "E",
     "skip": "s", "not_applicable": "∅", "unsupported": "–",
@@ -68,7 +72,10 @@ def golden_section(root: Path) -> dict[str, Any]:
 def capabilities_dict(caps: Capabilities) -> dict[str, Any]:
     return {
         "algorithms": {
-            name: {"variant": dict(s.variant), "dtypes": list(s.dtypes) if s.dtypes else None, "state_names": dict(s.state_names), "notes": s.notes}
+            name: {
+                "variant": dict(s.variant), "dtypes": list(s.dtypes) if s.dtypes else None, "state_names": dict(s.state_names),
+                "unexported_state": list(s.unexported_state), "notes": s.notes,
+            }
             for name, s in sorted(caps.algorithms.items())
         },
         "dtypes": list(caps.dtypes),
@@ -77,6 +84,18 @@ def capabilities_dict(caps: Capabilities) -> dict[str, Any]:
         "validates_hparams": caps.validates_hparams,
         "schedule_dtype": caps.schedule_dtype,
     }
+
+
+def capabilities_from_dict(data: Mapping[str, Any]) -> Capabilities:
+    """The inverse of :func:`capabilities_dict`."""
+    algorithms = {
+        name: AlgorithmSupport(
+            variant=dict(s["variant"]), dtypes=tuple(s["dtypes"]) if s["dtypes"] else None, state_names=dict(s["state_names"]),
+            unexported_state=tuple(s.get("unexported_state", ())), notes=s["notes"],
+        )
+        for name, s in data["algorithms"].items()
+    }
+    return Capabilities(algorithms, tuple(data["dtypes"]), data["can_load_state"], data["can_export_state"], data["validates_hparams"], data["schedule_dtype"])
 
 
 def _jsonable(value: Any) -> Any:
@@ -98,17 +117,21 @@ def dedupe(messages: Iterable[str]) -> list[dict[str, Any]]:
 
 
 def summarize(cases: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Counts per outcome, and per algorithm × dtype × outcome (non-zero only)."""
+    """Counts per outcome, and per algorithm × dtype × outcome (non-zero only). ``checked``: cases
+    whose values were judged against the spec (:data:`CHECKED`); a run that checked none is not
+    conformant (a CI job that checks nothing must not pass)."""
     by_algorithm: dict[str, dict[str, dict[str, int]]] = {}
     for case in cases:
         cell = by_algorithm.setdefault(case["algorithm"], {}).setdefault(case["dtype"], {})
         cell[case["outcome"]] = cell.get(case["outcome"], 0) + 1
     outcomes = Counter(case["outcome"] for case in cases)
     failing = sum(1 for case in cases if case["failing"])
+    checked = sum(outcomes[outcome] for outcome in CHECKED)
     return {
         "total": len(cases),
+        "checked": checked,
         "failing": failing,
-        "conformant": failing == 0,
+        "conformant": failing == 0 and checked > 0,
         "outcomes": {outcome: outcomes.get(outcome, 0) for outcome in OUTCOMES},
         "by_algorithm": by_algorithm,
     }
@@ -118,7 +141,7 @@ def build(record: RunRecord, golden_root: Path) -> dict[str, Any]:
     """The JSON report of one run."""
     cases = [result.as_dict() for result in record.results]
     gold = golden_section(golden_root)
-    adapter = {**_jsonable(record.info), "requested": record.adapter_ref, "capabilities": capabilities_dict(record.capabilities)}
+    adapter = {**_jsonable(record.info), "requested": record.adapter_ref, "capabilities": clean_tree(capabilities_dict(record.capabilities))}
     return {
         "report_format": REPORT_FORMAT,
         "suite_version": suite_version(),
@@ -140,27 +163,46 @@ def build(record: RunRecord, golden_root: Path) -> dict[str, Any]:
 
 
 def write(path: Path, data: bytes | str) -> None:
-    """Write a report file atomically (never half-written), readable by everyone."""
-    path = Path(path)
-    golden.write_atomic(path, data.encode("utf-8") if isinstance(data, str) else data)
-    os.chmod(path, 0o644)
+    """Write a report file atomically (never half-written), with the usual permissions."""
+    golden.write_atomic(Path(path), data.encode("utf-8") if isinstance(data, str) else data)
 
 
 def to_json(report: Mapping[str, Any]) -> bytes:
     return golden.canonical_bytes(report)
 
 
+REPORT_SCHEMA = "report.schema.json"  # shipped beside this module
+
+
+@functools.lru_cache(maxsize=1)
+def _report_validator() -> Any:
+    return fastjsonschema.compile(json.loads(resources.files(__package__).joinpath(REPORT_SCHEMA).read_bytes()), use_formats=False)
+
+
 def load(path: Path) -> dict[str, Any]:
-    """A JSON report from disk; ReportError if it is not one."""
+    """A JSON report from disk, validated against ``report.schema.json`` (case ids unique); its
+    strings are cleaned like an adapter's. ReportError naming the file and the problem otherwise."""
     try:
-        data = json.loads(Path(path).read_bytes())
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise ReportError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except json.JSONDecodeError as exc:
-        raise ReportError(f"{path}: not JSON: {exc}") from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ReportError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start}); not an optimspec report") from None
+    except (ValueError, RecursionError) as exc:  # truncated, not JSON, absurd numbers or nesting
+        raise ReportError(f"{path}: not JSON ({clean_text(str(exc)[:200])}); not an optimspec report") from None
     if not isinstance(data, dict) or data.get("report_format") != REPORT_FORMAT or not isinstance(data.get("cases"), list):
         raise ReportError(f"{path}: not an optimspec report (report_format {REPORT_FORMAT} with a `cases` list)")
-    return data
+    try:
+        _report_validator()(data)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        raise ReportError(f"{path}: not a valid optimspec report: {clean_text(exc.message)[:300]}") from None
+    ids = [case["id"] for case in data["cases"]]
+    if len(set(ids)) != len(ids):
+        duplicate = next(i for i in ids if ids.count(i) > 1)
+        raise ReportError(f"{path}: not a valid optimspec report: case {clean_text(duplicate)} appears twice")
+    return clean_tree(data)
 
 
 def failing_cases(report: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -178,12 +220,24 @@ def cell(counts: Mapping[str, int]) -> str:
     return " ".join(parts) or "·"
 
 
-def matrix(report: Mapping[str, Any]) -> tuple[list[str], list[tuple[str, dict[str, str]]]]:
-    """(dtype columns, rows of (algorithm, {dtype: cell})) from a report's summary."""
-    by_algorithm = report["summary"]["by_algorithm"]
+def not_implemented(report: Mapping[str, Any]) -> list[str]:
+    """The algorithms of the run the adapter does not implement at all (every case unsupported)."""
+    return sorted(a for a, cells in report["summary"]["by_algorithm"].items() if all(set(c) == {"unsupported"} for c in cells.values()))
+
+
+def matrix(report: Mapping[str, Any], show_unsupported: bool = True) -> tuple[list[str], list[tuple[str, dict[str, str]]]]:
+    """(dtype columns, rows of (algorithm, {dtype: cell})) from a report's summary; without
+    ``show_unsupported``, algorithms the adapter does not implement are left out."""
+    hidden = set() if show_unsupported else set(not_implemented(report))
+    by_algorithm = {a: cells for a, cells in report["summary"]["by_algorithm"].items() if a not in hidden}
     dtypes = sorted({d for cells in by_algorithm.values() for d in cells}, key=_dtype_order)
     rows = [(algorithm, {d: cell(c) for d, c in cells.items()}) for algorithm, cells in sorted(by_algorithm.items())]
     return dtypes, rows
+
+
+def hidden_note(count: int) -> str:
+    """The one line that says how many algorithms a view left out."""
+    return f"{count} algorithm{'s' if count != 1 else ''} the adapter does not implement left out (--show-unsupported lists them)"
 
 
 def _dtype_order(dtype: str) -> tuple[int, str]:
@@ -202,74 +256,70 @@ def verdict(report: Mapping[str, Any]) -> str:
 
 def headline(report: Mapping[str, Any]) -> str:
     summary, adapter = report["summary"], report["adapter"]
-    verdict_ = verdict(report) + (f", {summary['failing']} failing" if summary["failing"] else "")
+    if summary["checked"] == 0:
+        words = "nothing checked"
+    else:
+        words = verdict(report) + (f", {summary['failing']} failing" if summary["failing"] else "")
     counts = ", ".join(f"{n} {o}" for o, n in summary["outcomes"].items() if n)
-    return f"{adapter.get('requested', adapter.get('name'))}: {verdict_} ({summary['total']} cases: {counts})"
+    return f"{adapter.get('requested', adapter.get('name'))}: {words} ({summary['total']} cases: {counts})"
 
 
 def _failure_line(case: Mapping[str, Any]) -> tuple[str, str, str, str]:
     return case["id"], case["outcome"], case.get("message", ""), case.get("diagnosis", "")
 
 
-def render_table(report: Mapping[str, Any], console: Console) -> None:
-    """The terminal view: the matrix, the failure list (diagnosis, repro), warnings, the verdict."""
-    dtypes, rows = matrix(report)
-    console.print(f"[bold]optimspec conformance: {report['adapter'].get('requested', report['adapter'].get('name'))}[/]", soft_wrap=True)
-    table = Table()
-    table.add_column("algorithm")
-    for dtype in dtypes:
-        table.add_column(dtype)
+def render_table(report: Mapping[str, Any], console: Console, show_unsupported: bool = False, fmt: str = "auto") -> None:
+    """The terminal view: the matrix, the failure list (diagnosis, repro), warnings, the verdict.
+    Every report string is printed literally."""
+    dtypes, rows = matrix(report, show_unsupported)
+    say(console, f"optimspec conformance: {report['adapter'].get('requested', report['adapter'].get('name'))}", "bold")
+    table = TextTable(["algorithm", *dtypes])
     for algorithm, cells in rows:
         table.add_row(algorithm, *(cells.get(d, "") for d in dtypes))
-    console.print(table)
-    console.print(LEGEND, style="dim", soft_wrap=True)
+    print_table(console, table, "plain" if fmt == "plain" else "auto" if fmt == "auto" else "table")
+    say(console, LEGEND, "dim")
+    hidden = 0 if show_unsupported else len(not_implemented(report))
+    if hidden:
+        say(console, hidden_note(hidden), "dim")
     failures = failing_cases(report)
     for case in failures[:MAX_LISTED_FAILURES]:
-        console.print(f"[bold red]{case['outcome']}[/] {case['id']}", soft_wrap=True)
+        labelled(console, case["outcome"], "bold red", case["id"])
         for label, text in (("why", case.get("message")), ("diagnosis", case.get("diagnosis")), ("repro", case.get("repro"))):
             if text:
-                console.print(f"    {label}: {text}", soft_wrap=True, markup=False, highlight=False)
+                say(console, f"    {label}: {text}")
     if len(failures) > MAX_LISTED_FAILURES:
-        console.print(f"... and {len(failures) - MAX_LISTED_FAILURES} more failing cases (see the JSON report)")
+        say(console, f"... and {len(failures) - MAX_LISTED_FAILURES} more failing cases (see the JSON report)")
     for warning in report.get("warnings", []):
         times = f" (×{warning['count']})" if warning["count"] > 1 else ""
-        console.print(f"[yellow]warning:[/] {warning['message']}{times}", soft_wrap=True)
-    style = "green" if report["summary"]["conformant"] else "bold red"
-    console.print(f"[{style}]{headline(report)}[/]", soft_wrap=True)
+        labelled(console, "warning:", "yellow", f"{warning['message']}{times}")
+    say(console, headline(report), "green" if report["summary"]["conformant"] else "bold red")
 
 
-def _md_escape(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines.extend("| " + " | ".join(_md_escape(v) for v in row) + " |" for row in rows)
-    return lines
-
-
-def render_markdown(report: Mapping[str, Any]) -> str:
+def render_markdown(report: Mapping[str, Any], show_unsupported: bool = False) -> str:
     adapter, gold = report["adapter"], report["golden"]
     versions = ", ".join(f"{k} {v}" for k, v in sorted((adapter.get("versions") or {}).items()))
     lines = [
-        f"# optimspec conformance: {adapter.get('requested', adapter.get('name'))}",
+        f"# optimspec conformance: {markdown_escape(adapter.get('requested', adapter.get('name')))}",
         "",
-        f"- verdict: **{headline(report)}**",
+        f"- verdict: **{markdown_escape(headline(report))}**",
         f"- spec {report['spec_version']}, suite {report['suite_version']}, golden manifest `{gold['manifest_sha256'][:16]}`",
-        f"- versions: {versions or 'not reported'}",
+        f"- versions: {markdown_escape(versions) or 'not reported'}",
         "",
     ]
-    dtypes, rows = matrix(report)
-    lines += _md_table(["algorithm", *dtypes], ([a, *(c.get(d, "") for d in dtypes)] for a, c in rows))
+    dtypes, rows = matrix(report, show_unsupported)
+    lines += markdown_table(["algorithm", *dtypes], [[a, *(c.get(d, "") for d in dtypes)] for a, c in rows])
     lines += ["", f"Legend: {LEGEND}", ""]
+    hidden = 0 if show_unsupported else len(not_implemented(report))
+    if hidden:
+        lines += [hidden_note(hidden) + ".", ""]
     failures = failing_cases(report)
     if failures:
         lines += ["## Failures", ""]
-        lines += _md_table(["case", "outcome", "why", "diagnosis", "repro"], ([*_failure_line(c), f"`{c.get('repro', '')}`"] for c in failures))
+        lines += markdown_table(["case", "outcome", "why", "diagnosis", "repro"], [[*_failure_line(c), f"`{c.get('repro', '')}`"] for c in failures])
         lines.append("")
     lines += _known_divergences_section(report)
     if report.get("warnings"):
-        lines += ["## Warnings", ""] + [f"- {w['message']}" + (f" (×{w['count']})" if w["count"] > 1 else "") for w in report["warnings"]] + [""]
+        lines += ["## Warnings", ""] + [f"- {markdown_escape(w['message'])}" + (f" (×{w['count']})" if w["count"] > 1 else "") for w in report["warnings"]] + [""]
     return "\n".join(lines)
 
 
@@ -288,7 +338,7 @@ def _known_divergences_section(report: Mapping[str, Any]) -> list[str]:
          ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items())), e["reason"], e.get("link", "")]
         for e, outcomes in entries.values()
     )
-    return ["## Known divergences", "", *_md_table(["match", "kind", "outcome", "cases", "reason", "link"], rows), ""]
+    return ["## Known divergences", "", *markdown_table(["match", "kind", "outcome", "cases", "reason", "link"], rows), ""]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -316,18 +366,26 @@ def _junit_case(suite: ET.Element, case: Mapping[str, Any], adapter_name: str) -
     return "passed"
 
 
-def render_junit(report: Mapping[str, Any]) -> bytes:
-    """JUnit XML for CI: failing cases are failures/errors; xfail, skip, n/a, unsupported skipped."""
-    adapter_name = str(report["adapter"].get("name") or report["adapter"].get("requested"))
+def render_junit(report: Mapping[str, Any], show_unsupported: bool = False) -> bytes:
+    """JUnit XML for CI: failing cases are failures/errors; xfail, skip, n/a, unsupported skipped.
+    Without ``show_unsupported`` the cases of algorithms the adapter does not implement are left
+    out (their number is the ``unsupported_cases_left_out`` property). Report strings are cleaned
+    again here, so even a hand-edited report gives parsable XML."""
+    report = clean_tree(report)
+    adapter_name = str(report["adapter"].get("requested", report["adapter"].get("name")))
+    hidden = set() if show_unsupported else set(not_implemented(report))
+    cases = [case for case in report["cases"] if case["algorithm"] not in hidden]
     root = ET.Element("testsuites")
     suite = ET.SubElement(root, "testsuite", name=f"optimspec.{adapter_name}")
     properties = ET.SubElement(suite, "properties")
     facts = {"spec_version": report["spec_version"], "suite_version": report["suite_version"], "golden_manifest_sha256": report["golden"]["manifest_sha256"]}
     facts.update({f"version.{k}": v for k, v in (report["adapter"].get("versions") or {}).items()})
+    if hidden:
+        facts["unsupported_cases_left_out"] = len(report["cases"]) - len(cases)
     for name, value in facts.items():
         ET.SubElement(properties, "property", name=name, value=str(value))
-    statuses = Counter(_junit_case(suite, case, adapter_name) for case in report["cases"])
-    suite.set("tests", str(len(report["cases"])))
+    statuses = Counter(_junit_case(suite, case, adapter_name) for case in cases)
+    suite.set("tests", str(len(cases)))
     suite.set("failures", str(statuses["failure"]))
     suite.set("errors", str(statuses["error"]))
     suite.set("skipped", str(statuses["skipped"]))
@@ -381,11 +439,11 @@ def render_diff(result: Diff, console: Console) -> None:
     for title, style, changes in sections:
         if not changes:
             continue
-        console.print(f"[{style}]{title} ({len(changes)})[/]")
+        say(console, f"{title} ({len(changes)})", style)
         for change in changes:
-            console.print(f"  {change.id}: {change.old or '—'} → {change.new or '—'}", soft_wrap=True, markup=False, highlight=False)
+            say(console, f"  {change.id}: {change.old or '—'} → {change.new or '—'}")
     counts = ", ".join(f"{len(changes)} {title}" for title, _, changes in sections)
-    console.print(counts)
+    say(console, counts)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -482,23 +540,28 @@ def combined_rows(reports: Mapping[str, Mapping[str, Any]]) -> tuple[list[Matrix
     return rows, not_implemented
 
 
-def render_combined(reports: Mapping[str, Mapping[str, Any]], unavailable: Mapping[str, str], console: Console) -> None:
-    rows, not_implemented = combined_rows(reports)
-    table = Table(title="optimspec conformance matrix")
-    for column in ("adapter", "algorithm", "cases", "verdict", "conventions"):
-        table.add_column(column, overflow="fold")
+def render_combined(reports: Mapping[str, Mapping[str, Any]], unavailable: Mapping[str, str], console: Console, show_unsupported: bool = False, fmt: str = "auto") -> None:
+    """The combined matrix; algorithms an adapter does not implement are counted in one line, or
+    listed as rows with ``show_unsupported``."""
+    rows, missing = combined_rows(reports)
+    table = TextTable(("adapter", "algorithm", "cases", "verdict", "conventions"), title="optimspec conformance matrix")
     for row in rows:
-        style = {"fails": "red", "conformant": "green"}.get(row.verdict.split(" ")[0], "")
-        table.add_row(row.adapter, row.algorithm, cell(row.counts), f"[{style}]{row.verdict}[/]" if style else row.verdict, row.conventions)
-    console.print(table)
-    console.print(LEGEND, style="dim", soft_wrap=True)
-    for name, algorithms in not_implemented.items():
-        if algorithms:
-            console.print(f"{name} does not implement: {', '.join(algorithms)}", soft_wrap=True)
+        table.add_row(row.adapter, row.algorithm, cell(row.counts), row.verdict, row.conventions, style={"fails": "red", "conformant": "green"}.get(row.verdict.split(" ")[0], ""))
+    if show_unsupported:
+        for name, algorithms in missing.items():
+            for algorithm in algorithms:
+                table.add_row(name, algorithm, "", "not implemented", "", style="dim")
+    print_table(console, table, fmt)
+    if fmt in ("markdown", "json"):
+        return
+    say(console, LEGEND, "dim")
+    hidden = sum(len(algorithms) for algorithms in missing.values())
+    if hidden and not show_unsupported:
+        say(console, f"{hidden} adapter × algorithm pairs not implemented left out (--show-unsupported lists them)", "dim")
     for name, reason in unavailable.items():
-        console.print(f"[yellow]skipped[/] {name}: {reason}", soft_wrap=True)
-    for name, report in reports.items():
-        console.print(headline(report), soft_wrap=True, markup=False, highlight=False)
+        labelled(console, "skipped", "yellow", f"{name}: {reason}")
+    for report in reports.values():
+        say(console, headline(report))
 
 
 def render_conformance_doc(reports: Mapping[str, Mapping[str, Any]], unavailable: Mapping[str, str], picture: str | None = None) -> str:
@@ -522,10 +585,10 @@ def render_conformance_doc(reports: Mapping[str, Mapping[str, Any]], unavailable
         lines += [f"Spec {any_report['spec_version']}, optimspec {any_report['suite_version']}, golden manifest sha256 `{gold['manifest_sha256']}`.", ""]
     if picture is not None:
         lines += [f"![verdict per adapter and algorithm]({picture})", ""]
-    lines += _md_table(["adapter", "versions"], ([name, ", ".join(f"{k} {v}" for k, v in sorted((r["adapter"].get("versions") or {}).items()))] for name, r in reports.items()))
+    lines += markdown_table(["adapter", "versions"], ([name, ", ".join(f"{k} {v}" for k, v in sorted((r["adapter"].get("versions") or {}).items()))] for name, r in reports.items()))
     lines.append("")
     rows, not_implemented = combined_rows(reports)
-    lines += _md_table(["adapter", "algorithm", "cases", "verdict", "conventions"], ([r.adapter, r.algorithm, cell(r.counts), r.verdict, r.conventions] for r in rows))
+    lines += markdown_table(["adapter", "algorithm", "cases", "verdict", "conventions"], ([r.adapter, r.algorithm, cell(r.counts), r.verdict, r.conventions] for r in rows))
     lines += ["", f"Legend: {LEGEND}", ""]
     missing = [f"- {name}: {', '.join(algorithms)}" for name, algorithms in not_implemented.items() if algorithms]
     if missing:

@@ -2,8 +2,11 @@
 free-running modes, compares under the golden budgets, explains failures, and applies known
 divergences.
 
-Each case is isolated: an adapter that raises, hangs (per-case timeout), returns the wrong shape, or
-NaN where the golden has none gets ``error`` or ``fail`` for that case, and the run goes on.
+Each case is isolated: an adapter that raises (``sys.exit()`` included), hangs (per-case timeout),
+returns the wrong shape or something that is not real numbers, or NaN where the golden has none
+gets ``error`` or ``fail`` for that case, and the run goes on. What crosses the adapter boundary
+(private copies in, fresh arrays out, cleaned strings) is :mod:`.boundary`; running cases in worker
+processes is :mod:`.isolate`.
 
 Outcomes (:data:`OUTCOMES`):
 
@@ -19,14 +22,12 @@ Outcomes (:data:`OUTCOMES`):
 
 from __future__ import annotations
 
-import copy
 import itertools
 import signal
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -39,7 +40,8 @@ from optimspec.reference import run as ref
 from optimspec.reference._dtypes import EPS, round_to
 
 from . import compare, golden
-from .adapters.base import Adapter, Capabilities, Unsupported
+from .adapters.base import Adapter, AlgorithmSupport, Capabilities, Unsupported
+from .boundary import AdapterOutputError, CaseTimeout, UserInterrupts, clean_text, clean_tree, counter, describe_exception, handed, real_array, time_limit, watch_user_interrupts
 from .divergences import Divergence, DivergenceSet
 
 OUTCOMES = ("pass", "pass_with_override", "fail", "xfail", "xpass", "skip", "not_applicable", "unsupported", "error")
@@ -59,6 +61,10 @@ class Measured:
 
     def as_dict(self) -> dict[str, Any]:
         return {"max_k": _finite_or_str(self.max_k), "p99_k": _finite_or_str(self.p99_k), "budget_k": self.budget_k, "worst": self.worst}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Measured:
+        return cls(golden.decode_number(data["max_k"]), golden.decode_number(data["p99_k"]), float(data["budget_k"]), str(data["worst"]))
 
 
 def _finite_or_str(value: float) -> float | str:
@@ -82,6 +88,7 @@ class CaseResult:
     duration_s: float = 0.0
     repro: str = ""
     separates: list[str] = field(default_factory=list)  # convention axes the case was built to separate
+    unchecked: list[str] = field(default_factory=list)  # parts not compared because the adapter declares it cannot export them
     actual: Any = field(default=None, repr=False, compare=False)  # the adapter's values (explain); not reported
 
     @property
@@ -98,7 +105,14 @@ class CaseResult:
             "measured": self.measured.as_dict(), "modes": self.modes, "message": self.message,
             "diagnosis": self.diagnosis, "divergence": self.divergence,
             "duration_s": round(self.duration_s, 4), "repro": self.repro, "separates": self.separates,
+            "unchecked": self.unchecked,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CaseResult:
+        """The inverse of :meth:`as_dict` (``actual`` is not reported, so it comes back None)."""
+        fields = {key: value for key, value in data.items() if key not in ("failing", "measured")}
+        return cls(**fields, measured=Measured.from_dict(data["measured"]))
 
 
 @dataclass(frozen=True)
@@ -113,13 +127,12 @@ class Options:
         return {"select": list(self.select), "dtypes": list(self.dtypes), "modes": list(self.modes), "timeout_s": self.timeout_s}
 
 
-class CaseError(Exception):
-    """The adapter misbehaved (wrong shape, wrong type): an ``error`` outcome."""
+CaseError = AdapterOutputError  # the adapter misbehaved (wrong shape, wrong type): an ``error`` outcome
 
 
-class CaseTimeout(BaseException):
-    """The per-case time limit expired. A BaseException, so an adapter's ``except Exception`` does not
-    swallow it."""
+class AdapterBroken(Exception):
+    """The adapter cannot be run at all: ``info()`` or ``capabilities()`` raised or returned the wrong
+    type (exit 1 in the CLI, with this message)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -213,37 +226,22 @@ def iter_cases(files: Sequence[golden.GoldenFile]) -> Iterator[Case]:
 
 
 def timeouts_enforced() -> bool:
-    """Per-case timeouts need SIGALRM, hence the main thread of a POSIX process."""
+    """SIGALRM (which also interrupts blocking calls) needs the main thread of a POSIX process;
+    elsewhere only the watchdog's asynchronous exception, which waits for Python code, applies."""
     return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
 
 
-@contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    """Raise CaseTimeout in the main thread after ``seconds`` (SIGALRM); a no-op elsewhere."""
-    if seconds <= 0 or not timeouts_enforced():
-        yield
-        return
-
-    def expire(signum: int, frame: Any) -> None:
-        raise CaseTimeout(f"timed out after {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def _as_array(value: Any, expected: np.ndarray, what: str) -> np.ndarray:
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise CaseError(f"{what}: not convertible to a float array ({type(value).__name__}): {exc}") from None
+    """What the adapter returned for ``what``, as a fresh float64 array of the expected shape."""
+    array = real_array(value, what)
     if array.shape != expected.shape:
         raise CaseError(f"{what}: shape {list(array.shape)}, expected {list(expected.shape)}")
     return array
+
+
+def _mismatch(problem: str) -> compare.Comparison:
+    """A comparison that fails whatever the budget (a missing field, a wrong counter, ...)."""
+    return compare.Comparison(False, np.inf, np.inf, None, 0.0, problem)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -285,25 +283,82 @@ def _checkpoints(case: Case) -> list[dict[str, Any]]:
     ]
 
 
-def _compare_params(check: _Check, actual: Mapping[str, Any], expected: Mapping[str, np.ndarray], scale_of: Callable[[str], np.ndarray], eps: float, k: float, label: str) -> None:
+def _received_params(actual: Any, expected: Mapping[str, np.ndarray], label: str) -> dict[str, np.ndarray]:
+    """The params an adapter returned, as fresh float64 arrays (it may reuse its buffers later)."""
+    if not isinstance(actual, Mapping):
+        raise CaseError(f"{label}: step() returned {type(actual).__name__}, expected a dict of arrays")
+    missing = [name for name in expected if name not in actual]
+    if missing:
+        raise CaseError(f"{label}: the adapter returned no tensor {missing[0]!r}")
+    extra = sorted(str(name) for name in actual if name not in expected)
+    if extra:
+        raise CaseError(f"{label}: the adapter returned tensors the case does not have: {clean_text(extra)}")
+    return {name: _as_array(actual[name], exp, f"params[{name}]") for name, exp in expected.items()}
+
+
+def _compare_params(check: _Check, actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray], scale_of: Callable[[str], np.ndarray], eps: float, k: float, label: str) -> None:
     for name, exp in expected.items():
-        if name not in actual:
-            raise CaseError(f"{label}: the adapter returned no tensor {name!r}")
-        check.add(f"params[{name}] {label}", compare.compare(_as_array(actual[name], exp, f"params[{name}]"), exp, scale_of(name), eps, k))
+        check.add(f"params[{name}] {label}", compare.compare(actual[name], exp, scale_of(name), eps, k))
 
 
-def _compare_state(check: _Check, actual: Mapping[str, Mapping[str, Any]], expected: Mapping[str, Mapping[str, Any]], scales: Mapping[str, Mapping[str, Any]], eps: float, k: float, label: str) -> None:
+def _unused(value: Any) -> bool:
+    """A state field the tensor does not use: None, or the empty (0,) array the reference keeps."""
+    return value is None or (isinstance(value, np.ndarray) and value.shape == (0,))
+
+
+def _fresh(fields: Mapping[str, Any]) -> bool:
+    """Is this the state before the tensor's first update (every counter at 0)? An implementation
+    that creates state lazily has none to export then."""
+    counters = [v for v in fields.values() if isinstance(v, int)]
+    return bool(counters) and not any(counters)
+
+
+@dataclass(frozen=True)
+class _StateRules:
+    """How one case's state is judged: ``optional`` fields the adapter declares it may not export
+    (absent ones are recorded in ``unchecked``, not failed)."""
+
+    optional: frozenset[str]
+    unchecked: set[str]
+
+
+def _compare_state(check: _Check, exported: Any, expected: Mapping[str, Mapping[str, Any]], scales: Mapping[str, Mapping[str, Any]], eps: float, k: float, label: str, rules: _StateRules) -> None:
+    """Every expected state field must be exported (or be declared optional), no field the spec does
+    not keep here may be, counters must be integers equal to the expected, arrays within budget."""
+    if not isinstance(exported, Mapping):
+        raise CaseError(f"{label}: export_state() returned {type(exported).__name__}, expected a dict")
+    for name in sorted(str(n) for n in exported if n not in expected):
+        check.add(f"state[{clean_text(name)}] {label}", _mismatch("state exported for a tensor the case does not have"))
     for name, fields in expected.items():
+        got_fields = exported.get(name) or {}
+        if not isinstance(got_fields, Mapping):
+            raise CaseError(f"{label}: state[{name}] is {type(got_fields).__name__}, expected a dict of fields")
+        present = {str(key): value for key, value in got_fields.items() if not _unused(value)}
+        unknown = sorted(set(present) - set(fields))
+        if unknown:
+            check.add(f"state[{name}] {label}", _mismatch(f"unknown state field(s) {clean_text(unknown)} (the reference's fields: {', '.join(fields)})"))
+        if not present and _fresh(fields):
+            continue
         for key, exp in fields.items():
-            if exp is None or key not in actual.get(name, {}):
-                continue
-            got = actual[name][key]
-            if isinstance(exp, int):
-                if int(np.asarray(got)) != exp:
-                    check.add(f"state[{name}].{key} {label}", compare.Comparison(False, np.inf, np.inf, None, 0.0, f"step counter {got} != {exp}"))
-                continue
-            exp_arr = np.asarray(exp, dtype=np.float64)
-            check.add(f"state[{name}].{key} {label}", compare.compare(_as_array(got, exp_arr, f"state[{name}].{key}"), exp_arr, scales[name][key], eps, k))
+            where = f"state[{name}].{key} {label}"
+            got = present.get(key)
+            if exp is None:
+                if got is not None:
+                    check.add(where, _mismatch("exported, but the spec keeps no such field for this tensor here"))
+            elif got is None:
+                if key in rules.optional:
+                    rules.unchecked.add(key)
+                else:
+                    check.add(where, _mismatch("not exported (declare it in AlgorithmSupport.unexported_state if the implementation does not keep it)"))
+            elif isinstance(exp, int):
+                count = counter(got, where)
+                if count is None:
+                    check.add(where, _mismatch(f"step counter {clean_text(repr(got))} is not an integer"))
+                elif count != exp:
+                    check.add(where, _mismatch(f"step counter {count} != {exp}"))
+            else:
+                exp_arr = np.asarray(exp, dtype=np.float64)
+                check.add(where, compare.compare(_as_array(got, exp_arr, f"state[{name}].{key}"), exp_arr, scales[name][key], eps, k))
 
 
 def _records(case: Case, state: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -371,12 +426,9 @@ def _running_magnitudes(case: Case, start: Mapping[str, Any], grads: Sequence[Ma
     return out
 
 
-def _copied(*values: Any) -> tuple[Any, ...]:
-    """Deep copies of what an adapter is given: it may mutate them (docs/adapters.md, "Copying")."""
-    return copy.deepcopy(values)
-
-
-def _run_optimizer(adapter: Adapter, caps: Capabilities, case: Case, modes: Sequence[str]) -> tuple[_Check, list[str], dict[str, Any]]:
+def _run_optimizer(adapter: Adapter, caps: Capabilities, case: Case, modes: Sequence[str], unchecked: set[str]) -> tuple[_Check, list[str], dict[str, Any]]:
+    """Teacher-forced steps and the free-running trajectory. The adapter gets copies of everything
+    (:func:`~optimspec.conformance.boundary.handed`) and its results are copied as they arrive."""
     dtype = case.group["dtype"]
     eps = EPS[dtype]
     tolerance = case.group["tolerance"]
@@ -384,48 +436,50 @@ def _run_optimizer(adapter: Adapter, caps: Capabilities, case: Case, modes: Sequ
     params0 = decode_tensors(case.raw["params"])
     checkpoints = _checkpoints(case)
     by_step = {c["step"]: c for c in checkpoints}
+    support = caps.algorithms[case.algorithm]
+    rules = _StateRules(frozenset(support.unexported_state), unchecked)
     check = _Check()
     ran: list[str] = []
     actual_steps: dict[str, dict[int, Any]] = {}
-    stepper = adapter.make_optimizer(case.algorithm, case.hparams(), case.param_groups(), dtype)
 
+    def make() -> Any:
+        return adapter.make_optimizer(case.algorithm, case.hparams(), case.param_groups(), dtype)
+
+    def judge(stepper: Any, got: Any, expected: Mapping[str, Any], scales: _Scales, k: float, label: str) -> dict[str, np.ndarray]:
+        params = _received_params(got, expected["params"], label)
+        _compare_params(check, params, expected["params"], scales.params.__getitem__, eps, k, label)
+        if caps.can_export_state:
+            _compare_state(check, stepper.export_state(), expected["state"], scales.state, eps, k, label, rules)
+        return params
+
+    stepper = make()
     if "teacher_forced" in modes and caps.can_load_state:
         k = tolerance["teacher_forced"]["k"]
         tf_steps = {}
         for t in [c["step"] for c in checkpoints if c["step"] >= 1 and c["step"] - 1 in by_step]:
             before, after = by_step[t - 1], by_step[t]
-            stepper.load_state(*_copied(before["params"], before["state"]))
-            got = stepper.step(*_copied(grads[t - 1]))
-            tf_steps[t] = got
-            label = f"at step {t} (teacher_forced)"
+            stepper.load_state(handed(before["params"]), handed(before["state"]))
+            got = stepper.step(handed(grads[t - 1]))
             scales = teacher_forced_scales(case, before, after, grads[t - 1])
-            _compare_params(check, got, after["params"], scales.params.__getitem__, eps, k, label)
-            if caps.can_export_state:
-                _compare_state(check, stepper.export_state(), after["state"], scales.state, eps, k, label)
+            tf_steps[t] = judge(stepper, got, after, scales, k, f"at step {t} (teacher_forced)")
         actual_steps["teacher_forced"] = tf_steps
         ran.append("teacher_forced")
 
     if "free_running" in modes:
         fr = tolerance["free_running"]
-        stepper = adapter.make_optimizer(case.algorithm, case.hparams(), case.param_groups(), dtype)
+        stepper = make()
         if case.raw.get("starts_from_state"):
             if not caps.can_load_state:
                 raise Unsupported("the case starts from a stored state and the adapter cannot load state")
-            stepper.load_state(*_copied(params0, by_step[0]["state"]))
+            stepper.load_state(handed(params0), handed(by_step[0]["state"]))
         else:
-            stepper.init(*_copied(params0))
+            stepper.init(handed(params0))
         fr_scales = free_running_scales(case, by_step, grads)
         fr_steps = {}
         for t in range(1, len(grads) + 1):
-            got = stepper.step(*_copied(grads[t - 1]))
+            got = stepper.step(handed(grads[t - 1]))
             if t in by_step:
-                fr_steps[t] = got
-                k = fr["k"] + fr["growth_per_step"] * t
-                label = f"at step {t} (free_running)"
-                scales = fr_scales[t]
-                _compare_params(check, got, by_step[t]["params"], scales.params.__getitem__, eps, k, label)
-                if caps.can_export_state:
-                    _compare_state(check, stepper.export_state(), by_step[t]["state"], scales.state, eps, k, label)
+                fr_steps[t] = judge(stepper, got, by_step[t], fr_scales[t], fr["k"] + fr["growth_per_step"] * t, f"at step {t} (free_running)")
         actual_steps["free_running"] = fr_steps
         ran.append("free_running")
     return check, ran, actual_steps
@@ -556,7 +610,7 @@ def _compare_schedule(actual: np.ndarray, case: Case, eps: float, k: float) -> c
 
 def _run_schedule(adapter: Adapter, caps: Capabilities, case: Case) -> tuple[_Check, np.ndarray]:
     runner = adapter.make_schedule(case.algorithm, case.hparams())
-    actual = np.asarray(runner.values(_schedule_inputs(case)), dtype=np.float64)
+    actual = real_array(runner.values(handed(_schedule_inputs(case))), "schedule values")
     if actual.ndim == 1:
         actual = actual[:, None]
     check = _Check()
@@ -588,29 +642,42 @@ def _run_accumulator(adapter: Adapter, case: Case) -> _Check:
         else:
             grads = [None if g is None else golden.decode_tensor(g) for g in event["call"]]
             try:
-                runner.call(grads)
+                runner.call(handed(grads))
                 raised = None
             except ValueError as exc:
                 raised = exc
             if expected["error"] and raised is None:
-                check.add(label, compare.Comparison(False, np.inf, np.inf, None, 0.0, "expected ValueError for a wrong gradient count; none raised"))
+                check.add(label, _mismatch("expected ValueError for a wrong gradient count; none raised"))
                 continue
             if raised is not None and not expected["error"]:
                 raise raised
-        step, sums = runner.read()
-        if step != expected["step"]:
-            check.add(label, compare.Comparison(False, np.inf, np.inf, None, 0.0, f"step {step} != expected {expected['step']}"))
-        if (sums is None) != (expected["gradients"] is None):
-            check.add(label, compare.Comparison(False, np.inf, np.inf, None, 0.0, f"gradients {'missing' if sums is None else 'present'} but expected {'present' if sums is None else 'uninitialized'}"))
-            continue
-        for slot, (got, exp) in enumerate(zip(sums or [], expected["gradients"] or [])):
-            if exp is None or got is None:
-                if (exp is None) != (got is None):
-                    check.add(f"gradients[{slot}] {label}", compare.Comparison(False, np.inf, np.inf, None, 0.0, "None slot mismatch"))
-                continue
-            exp_arr = golden.decode_tensor(exp)
-            check.add(f"gradients[{slot}] {label}", compare.compare(_as_array(got, exp_arr, f"gradients[{slot}]"), exp_arr, 0.0, EPS[dtype], 0.0, exact=True))
+        _compare_accumulated(check, runner.read(), expected, dtype, label)
     return check
+
+
+def _compare_accumulated(check: _Check, read: Any, expected: Mapping[str, Any], dtype: str, label: str) -> None:
+    """``read()`` = (step, per-slot sums or None) against the expected event outcome, bit for bit."""
+    if not isinstance(read, (tuple, list)) or len(read) != 2:
+        raise CaseError(f"{label}: read() returned {type(read).__name__}, expected (step, sums)")
+    step, sums = read
+    count = counter(step, "step")
+    if count != expected["step"]:
+        check.add(label, _mismatch(f"step {clean_text(repr(step))} != expected {expected['step']}"))
+    if (sums is None) != (expected["gradients"] is None):
+        check.add(label, _mismatch(f"gradients {'missing' if sums is None else 'present'} but expected {'present' if sums is None else 'uninitialized'}"))
+        return
+    if sums is None:
+        return
+    if not isinstance(sums, (tuple, list)) or len(sums) != len(expected["gradients"]):
+        check.add(label, _mismatch(f"{len(sums) if isinstance(sums, (tuple, list)) else type(sums).__name__} gradient slots, expected {len(expected['gradients'])}"))
+        return
+    for slot, (got, exp) in enumerate(zip(sums, expected["gradients"])):
+        if exp is None or got is None:
+            if (exp is None) != (got is None):
+                check.add(f"gradients[{slot}] {label}", _mismatch("None slot mismatch"))
+            continue
+        exp_arr = golden.decode_tensor(exp)
+        check.add(f"gradients[{slot}] {label}", compare.compare(_as_array(got, exp_arr, f"gradients[{slot}]"), exp_arr, 0.0, EPS[dtype], 0.0, exact=True))
 
 
 def _run_invalid(adapter: Adapter, case: Case) -> _Check:
@@ -623,7 +690,7 @@ def _run_invalid(adapter: Adapter, case: Case) -> _Check:
             adapter.make_optimizer(case.algorithm, case.hparams(), None, "float32")
     except ValueError:
         return check
-    check.add("construction", compare.Comparison(False, np.inf, np.inf, None, 0.0, f"accepted invalid `{case.raw['argument']}` (expected ValueError)"))
+    check.add("construction", _mismatch(f"accepted invalid `{case.raw['argument']}` (expected ValueError)"))
     return check
 
 
@@ -700,7 +767,11 @@ def _dispatch(adapter: Adapter, caps: Capabilities, case: Case, options: Options
     if case.invalid:
         return _run_invalid(adapter, case)
     if case.kind == "optimizer":
-        check, result.modes, result.actual = _run_optimizer(adapter, caps, case, options.modes)
+        unchecked: set[str] = set()
+        try:
+            check, result.modes, result.actual = _run_optimizer(adapter, caps, case, options.modes, unchecked)
+        finally:
+            result.unchecked = [f"state.{field}: not exported (declared in unexported_state)" for field in sorted(unchecked)]
         return check
     if case.kind == "schedule":
         check, result.actual = _run_schedule(adapter, caps, case)
@@ -718,7 +789,7 @@ def _diagnose(case: Case, caps: Capabilities, actual: Any, options: Options) -> 
         if case.kind == "schedule":
             return diagnose_schedule(case, caps, actual)
     except Exception as exc:  # a diagnosis is a hint; it never turns a verdict into a crash
-        return f"(diagnosis failed: {type(exc).__name__}: {exc})"
+        return f"(diagnosis failed: {describe_exception(exc)})"
     return ""
 
 
@@ -728,28 +799,41 @@ def _where_raised(exc: BaseException) -> str:
     if not frames:
         return ""
     frame = frames[-1]
-    return f"raised in {frame.name} ({Path(frame.filename).name}:{frame.lineno})"
+    return clean_text(f"raised in {frame.name} ({Path(frame.filename).name}:{frame.lineno})")
 
 
 def _execute(adapter: Adapter, caps: Capabilities, case: Case, options: Options, result: CaseResult) -> _Check | None:
     """Run and judge the case against its own budgets: fills outcome (pass, fail, error or
-    unsupported), measured, message, diagnosis and duration. The comparisons, or None if it raised."""
+    unsupported), measured, message, diagnosis and duration. The comparisons, or None if it raised.
+
+    Whatever the adapter raises is this case's ``error``, never the run's: ``sys.exit()`` and a
+    KeyboardInterrupt it raises itself included (a Ctrl-C from the terminal still stops the run), and
+    a timeout it caught and carried on after."""
     started = time.perf_counter()
+    deadline = interrupts = None
     try:
-        with time_limit(options.timeout_s):
+        with watch_user_interrupts() as interrupts, time_limit(options.timeout_s) as deadline:
             check = _dispatch(adapter, caps, case, options, result)
     except Unsupported as exc:
-        result.outcome, result.message = "unsupported", str(exc) or "unsupported setting"
+        result.outcome, result.message = "unsupported", clean_text(exc) or "unsupported setting"
         return None
-    except CaseTimeout as exc:
-        result.outcome, result.message = "error", str(exc)
+    except CaseTimeout:
+        result.outcome, result.message = "error", deadline.message if deadline else "timed out"
         return None
-    except Exception as exc:  # an adapter crash is this case's error, never the run's
-        result.outcome, result.message = "error", f"{type(exc).__name__}: {exc}"
-        result.diagnosis = _where_raised(exc)
+    except KeyboardInterrupt as exc:
+        _reraise_if_user(exc, interrupts)
+        result.outcome, result.message, result.diagnosis = "error", describe_exception(exc), _where_raised(exc)
+        return None
+    except BaseException as exc:  # an adapter crash or exit is this case's error, never the run's
+        result.outcome, result.message, result.diagnosis = "error", describe_exception(exc), _where_raised(exc)
+        if deadline is not None and deadline.expired:
+            result.message = f"{deadline.message}, then {result.message}"
         return None
     finally:
         result.duration_s = time.perf_counter() - started
+    if deadline.expired:
+        result.outcome, result.message = "error", f"{deadline.message} (the adapter caught the timeout and went on)"
+        return None
     passed, result.measured, result.message = check.verdict()
     result.outcome = "pass" if passed else "fail"
     if not passed:
@@ -758,6 +842,11 @@ def _execute(adapter: Adapter, caps: Capabilities, case: Case, options: Options,
         else:
             result.diagnosis = _diagnose(case, caps, result.actual, options)
     return check
+
+
+def _reraise_if_user(exc: KeyboardInterrupt, interrupts: UserInterrupts | None) -> None:
+    if interrupts is None or interrupts.seen:
+        raise exc
 
 
 def _measure_other_convention(adapter: Adapter, caps: Capabilities, case: Case, options: Options, result: CaseResult, reason: str) -> CaseResult:
@@ -846,7 +935,30 @@ class RunRecord:
 
 def framework_versions(info: Mapping[str, Any]) -> dict[str, str]:
     """``info()["versions"]`` as strings (what divergence conditions test)."""
-    return {str(k): str(v) for k, v in dict(info.get("versions") or {}).items()}
+    versions = info.get("versions")
+    return {str(k): str(v) for k, v in versions.items()} if isinstance(versions, Mapping) else {}
+
+
+def describe_adapter(adapter: Adapter) -> tuple[dict[str, Any], Capabilities]:
+    """``adapter.info()`` (its strings cleaned) and ``adapter.capabilities()``; AdapterBroken with
+    the reason if either raises or returns the wrong type."""
+    answers = []
+    for method, expected in (("info", Mapping), ("capabilities", Capabilities)):
+        try:
+            with watch_user_interrupts() as interrupts:
+                answer = getattr(adapter, method)()
+        except KeyboardInterrupt as exc:
+            _reraise_if_user(exc, interrupts)
+            raise AdapterBroken(f"{method}() raised: {describe_exception(exc)}") from None
+        except BaseException as exc:
+            raise AdapterBroken(f"{method}() raised: {describe_exception(exc)}") from None
+        if not isinstance(answer, expected):
+            raise AdapterBroken(f"{method}() returned {type(answer).__name__}, expected {expected.__name__}")
+        answers.append(answer)
+    info, caps = answers
+    if not all(isinstance(support, AlgorithmSupport) for support in dict(caps.algorithms).values()):
+        raise AdapterBroken("capabilities().algorithms must map algorithm names to AlgorithmSupport")
+    return clean_tree(dict(info)), caps
 
 
 def run_warnings(files: Sequence[golden.GoldenFile], cases: Sequence[Case], caps: Capabilities, options: Options, divergences: DivergenceSet, versions: Mapping[str, str]) -> list[str]:
@@ -856,12 +968,22 @@ def run_warnings(files: Sequence[golden.GoldenFile], cases: Sequence[Case], caps
     for pattern in options.select:
         if not any(pattern_matches(pattern, case_id) for case_id in all_ids):
             warnings.append(f"--select {pattern!r} matches no case")
-    warnings.extend(divergences.warnings([(c.id, c.dtype) for c in cases], versions))
+    # entries are checked against the whole tree: one the selection left out is no typo
+    warnings.extend(divergences.warnings([(c.id, c.dtype) for c in iter_cases(files)], versions))
     if not caps.can_load_state and "teacher_forced" in options.modes:
         warnings.append("the adapter cannot load state: no teacher-forced checks; optimizer verdicts rest on free-running checks")
     if options.timeout_s > 0 and not timeouts_enforced():
-        warnings.append("per-case timeouts are not enforced outside the main thread")
+        warnings.append("outside the main thread, per-case timeouts interrupt Python code only (not a blocking call)")
     return warnings
+
+
+def unchecked_warnings(results: Sequence[CaseResult]) -> list[str]:
+    """One line per algorithm and part the adapter declared it cannot export, with the case count."""
+    counts: dict[tuple[str, str], int] = {}
+    for result in results:
+        for part in result.unchecked:
+            counts[(result.algorithm, part)] = counts.get((result.algorithm, part), 0) + 1
+    return [f"{algorithm}: {part}; not compared in {n} case{'s' if n > 1 else ''}" for (algorithm, part), n in sorted(counts.items())]
 
 
 def execute(
@@ -875,8 +997,7 @@ def execute(
     """Run every selected case (``on_result`` is called after each, for progress bars)."""
     started = time.perf_counter()
     divergences = divergences or DivergenceSet()
-    info = dict(adapter.info())
-    caps = adapter.capabilities()
+    info, caps = describe_adapter(adapter)
     versions = framework_versions(info)
     cases = selected_cases(files, options)
     results = []
@@ -886,7 +1007,7 @@ def execute(
         results.append(result)
         if on_result:
             on_result(result)
-    warnings = run_warnings(files, cases, caps, options, divergences, versions)
+    warnings = run_warnings(files, cases, caps, options, divergences, versions) + unchecked_warnings(results)
     return RunRecord(adapter_ref or adapter.name, info, caps, options, divergences, results, warnings, time.perf_counter() - started)
 
 

@@ -10,21 +10,32 @@ and loads like the committed one; point ``--golden`` or ``$OPTIMSPEC_GOLDEN`` at
 from __future__ import annotations
 
 import inspect
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import golden
 
 
+def rehash(root: Path, relative: str, payload: bytes) -> None:
+    """Write ``payload`` to the golden file ``relative`` and record its sha256 in the manifest, as
+    someone editing a tree on purpose would: the hashes check out, the content must still be
+    validated (a test helper for the loader's checks)."""
+    import json
+
+    golden.write_atomic(root / relative, payload)
+    manifest = json.loads((root / golden.MANIFEST_NAME).read_text())
+    for entry in manifest["files"]:
+        if entry["path"] == relative:
+            entry["sha256"] = golden.sha256(payload)
+    golden.write_atomic(root / golden.MANIFEST_NAME, golden.canonical_bytes(manifest))
+
+
 def build_golden_tree(root: Path, algorithms: Sequence[str]) -> Path:
     """Generate the golden files of ``algorithms`` (and a manifest listing only them) under ``root``."""
-    from optimspec.golden import ROOT
-
     from . import generate
 
     root = Path(root)
-    shutil.copytree(ROOT / golden.SCHEMA_DIR, root / golden.SCHEMA_DIR, dirs_exist_ok=True)
+    golden.install_schemas(root)
     generate.write_all(root, generate.render_all(list(algorithms), root=root))
     return root
 

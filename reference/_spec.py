@@ -36,6 +36,10 @@ class Real:
             return self.optional
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             return False
+        try:
+            value = float(value)  # an int too large for a float is out of every real domain
+        except OverflowError:
+            return False
         if not math.isfinite(value):
             return self.allow_inf and value == math.inf
         low_ok = value > self.low if self.low_open else value >= self.low

@@ -11,6 +11,9 @@ The factory is a zero-argument callable (usually the adapter class) returning an
 imported until :func:`load` is called, and then only the adapter's own module: ``optimspec --help``,
 ``list`` and ``golden verify`` import no framework.
 
+Loading never ends the process: an adapter module or factory that calls ``sys.exit()`` is an
+:class:`AdapterError` (``os._exit()`` cannot be caught in-process: see ``optimspec check --isolate``).
+
 A built-in whose framework (or adapter module) is not installed is *unavailable*
 (:class:`AdapterUnavailable`, with the reason); the matrix skips it with a note. An unknown name or a
 broken ``module:Factory`` string is a usage error (:class:`AdapterError`).
@@ -166,3 +169,5 @@ def load(name: str) -> Any:
         if name in BUILTINS:
             raise AdapterUnavailable(name, f"import failed: {exc}") from exc
         raise AdapterError(f"cannot import adapter {target!r}: {exc}") from exc
+    except SystemExit as exc:  # an adapter module that ends the interpreter must not end the run green
+        raise AdapterError(f"adapter {target!r} called sys.exit({exc.code!r}) while loading") from None

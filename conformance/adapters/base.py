@@ -55,6 +55,10 @@ class AlgorithmSupport:
     variant: Mapping[str, str] = field(default_factory=dict)
     dtypes: Sequence[str] | None = None  # None: the adapter-wide dtypes
     state_names: Mapping[str, str] = field(default_factory=dict)  # reference field -> native name
+    # Reference state fields the implementation does not keep (for some tensors or settings, or at
+    # all): where export_state() leaves one out, the case reports it as not compared (`unchecked`)
+    # instead of failing. Every other field the reference keeps must be exported.
+    unexported_state: Sequence[str] = ()
     notes: str = ""
 
 
@@ -79,8 +83,8 @@ class Capabilities:
 @runtime_checkable
 class OptimizerStepper(Protocol):
     def init(self, params: Tensors) -> None:
-        """Start from these params (float64 arrays holding values exact in the case dtype) and
-        fresh (step-0) state."""
+        """Start from these params (already rounded to the case dtype) and fresh state. Every array
+        an adapter is given is its own copy: it may keep it and update it in place."""
 
     def step(self, grads: Mapping[str, np.ndarray | None]) -> Tensors:
         """One optimizer step (a None gradient: leave that tensor and its step alone); returns
@@ -91,7 +95,10 @@ class OptimizerStepper(Protocol):
         fields; a tensor at step 0 has fresh state. Needs ``can_load_state``."""
 
     def export_state(self) -> StateDict:
-        """The current state in reference field names, as float64. Needs ``can_export_state``."""
+        """The current state in reference field names: every field the reference keeps for each
+        tensor (counters as integers), none it does not, except those declared in
+        ``AlgorithmSupport.unexported_state``. A tensor not yet updated may have no entry (state
+        created lazily). Optional: raise Unsupported."""
 
 
 @runtime_checkable

@@ -359,8 +359,9 @@ class KerasAdapter:
     def capabilities(self) -> Capabilities:
         algorithms = {
             "adamw": AlgorithmSupport(state_names=ADAMW_SLOTS, notes="keras.optimizers.AdamW"),
-            "adam_weight_decay": AlgorithmSupport(state_names=AWD_SLOTS, notes="keras.optimizers.AdamW + exclude_from_weight_decay"),
-            "adafactor": AlgorithmSupport(state_names=ADAFACTOR_SLOTS, notes="keras.optimizers.Adafactor"),
+            # no vhat slot without amsgrad; Keras' Adafactor keeps no RMS
+            "adam_weight_decay": AlgorithmSupport(state_names=AWD_SLOTS, unexported_state=("vhat",), notes="keras.optimizers.AdamW + exclude_from_weight_decay"),
+            "adafactor": AlgorithmSupport(state_names=ADAFACTOR_SLOTS, unexported_state=("RMS",), notes="keras.optimizers.Adafactor"),
         }
         for name in SCHEDULES:
             algorithms[name] = AlgorithmSupport(notes="keras.optimizers.schedules")

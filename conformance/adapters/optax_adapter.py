@@ -434,7 +434,10 @@ class OptaxAdapter:
     def capabilities(self) -> Capabilities:
         algorithms = {
             "adamw": AlgorithmSupport(state_names=ADAMW_STATE, notes="optax.adamw"),
-            "adafactor": AlgorithmSupport(state_names=ADAFACTOR_STATE, notes="optax.adafactor (min_dim_size_to_factor=128)"),
+            # optax keeps no RMS and factors only dims of at least 128: no row/col statistics below
+            "adafactor": AlgorithmSupport(
+                state_names=ADAFACTOR_STATE, unexported_state=("RMS", "exp_avg_sq_row", "exp_avg_sq_col"), notes="optax.adafactor (min_dim_size_to_factor=128)",
+            ),
             "gradient_accumulator": AlgorithmSupport(notes="optax.MultiSteps(use_grad_mean=False)"),
         }
         for name in SCHEDULES:

@@ -225,7 +225,8 @@ class OptimspecTfAdapter:
 
     def capabilities(self) -> Capabilities:
         algorithms = {
-            "adam_weight_decay": AlgorithmSupport(state_names=STATE_NAMES, notes="optimspec.tf.AdamWeightDecay"),
+            # Keras creates no velocity_hat slot without amsgrad (the reference keeps vhat at zero)
+            "adam_weight_decay": AlgorithmSupport(state_names=STATE_NAMES, unexported_state=("vhat",), notes="optimspec.tf.AdamWeightDecay"),
             "gradient_accumulator": AlgorithmSupport(notes="optimspec.tf.GradientAccumulator"),
             "warmup": AlgorithmSupport(notes="optimspec.tf.WarmUp over optimspec.tf.PolynomialDecay"),
             "polynomial_decay": AlgorithmSupport(notes="optimspec.tf.PolynomialDecay (Keras PolynomialDecay, validated)"),

@@ -146,6 +146,7 @@ class TorchOptimAdapter:
             "adamw": AlgorithmSupport(state_names=ADAMW_STATE.names(), notes=f"torch.optim.AdamW ({self.impl})"),
             "adafactor": AlgorithmSupport(
                 state_names=ADAFACTOR_STATE.names(),
+                unexported_state=("RMS",),  # torch.optim.Adafactor keeps no RMS
                 notes="torch.optim.Adafactor: always relative step and parameter scaling; ε1 clamps; decay θ(1 − lr·wd)",
             ),
         }

@@ -21,7 +21,8 @@ on top, and among the entries that apply to a case the last one loaded wins. The
     versions = { torch = ">=2.4" }        # PEP 440 specifiers on adapter.info()["versions"]
 
 A malformed file or entry raises :class:`DivergenceError` (a usage error, exit 2) naming the file
-and the entry. This module imports no framework.
+and the entry; every value is type-checked when the file is read, so nothing about an entry can fail
+later in the run. This module imports no framework.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 KINDS = ("bug", "convention", "unsupported", "numerics")
+DTYPES = ("float64", "float32", "float16", "bfloat16", "any")  # "any": the invalid-hyperparameter cases
 OUTCOMES = ("xfail", "skip", "tolerance")
 _ENTRY_KEYS = {"match", "kind", "outcome", "reason", "link", "strict", "tolerance", "review_by", "when"}
 _WHEN_KEYS = {"dtype", "versions"}
@@ -144,14 +146,16 @@ def _parse_when(when: Any, where: str) -> tuple[tuple[str, ...] | None, dict[str
     if dtypes is not None:
         if isinstance(dtypes, str):
             dtypes = [dtypes]
-        if not isinstance(dtypes, list) or not all(isinstance(d, str) for d in dtypes):
-            raise DivergenceError(f"{where}: `when.dtype` must be a list of dtype names")
+        if not isinstance(dtypes, list) or not all(isinstance(d, str) and d in DTYPES for d in dtypes):
+            raise DivergenceError(f"{where}: `when.dtype` must be a list of dtype names ({', '.join(DTYPES)})")
         dtypes = tuple(dtypes)
     versions = when.get("versions", {})
     if not isinstance(versions, Mapping):
         raise DivergenceError(f"{where}: `when.versions` must be a table of framework = \"specifier\"")
     specs: dict[str, SpecifierSet] = {}
     for name, text in versions.items():
+        if not isinstance(text, str):
+            raise DivergenceError(f"{where}: `when.versions.{name}` must be a string such as \">=2.4\"")
         try:
             specs[name] = SpecifierSet(str(text))
         except InvalidSpecifier:
@@ -165,8 +169,8 @@ def _parse_tolerance(entry: Mapping[str, Any], outcome: str, where: str) -> floa
         if value is not None:
             raise DivergenceError(f"{where}: `tolerance` is only allowed with outcome = \"tolerance\"")
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise DivergenceError(f"{where}: outcome = \"tolerance\" requires `tolerance` = a positive budget k")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise DivergenceError(f"{where}: outcome = \"tolerance\" requires `tolerance` = a positive, finite budget k")
     return float(value)
 
 
@@ -192,8 +196,8 @@ def parse_entry(entry: Any, source: str, index: int) -> Divergence:
     if not isinstance(strict, bool):
         raise DivergenceError(f"{where}: `strict` must be true or false")
     review_by = entry.get("review_by")
-    if review_by is not None and not isinstance(review_by, _dt.date):
-        raise DivergenceError(f"{where}: `review_by` must be a TOML date (2026-01-31)")
+    if review_by is not None and (isinstance(review_by, _dt.datetime) or not isinstance(review_by, _dt.date)):
+        raise DivergenceError(f"{where}: `review_by` must be a TOML date such as 2026-01-31 (not a date-time, time or string)")
     dtypes, versions = _parse_when(entry.get("when"), where)
     return Divergence(
         match=match, kind=kind, outcome=outcome, reason=reason, source=source, index=index, link=link,
@@ -259,13 +263,14 @@ class DivergenceSet:
         return None
 
     def warnings(self, cases: Iterable[tuple[str, str]], versions: Mapping[str, str], today: _dt.date | None = None) -> list[str]:
-        """Entries that match no ``(case id, dtype)`` of a run, and entries past their review date."""
+        """Entries that apply to none of ``cases`` (``(case id, dtype)`` pairs), and entries past their
+        review date."""
         cases = list(cases)
         today = today or _dt.date.today()
         out = []
         for entry in self.entries:
             if not any(entry.applies(case_id, dtype, versions) for case_id, dtype in cases):
-                out.append(f"divergence {entry.label} matches no case of this run")
+                out.append(f"divergence {entry.label} matches no golden case")
             if entry.review_by is not None and entry.review_by < today:
                 out.append(f"divergence {entry.label} was due for review by {entry.review_by.isoformat()}")
         return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 
-from optimspec.reference._spec import Integer, Names, Real, out_of_range, require
+from optimspec.reference._spec import Boolean, Integer, Names, Real, out_of_range, require
 
 
 def real(
@@ -26,6 +26,11 @@ def real(
 ) -> float:
     """``value`` as a float if it is a finite real number in the interval, else ``ValueError``."""
     return float(require(owner, name, value, Real(low, high, low_open, high_open)))
+
+
+def boolean(owner: str, name: str, value: object) -> bool:
+    """``value`` if it is ``True`` or ``False`` (``"no"`` or ``0`` is a mistake, not a flag), else ``ValueError``."""
+    return bool(require(owner, name, value, Boolean()))
 
 
 def integer(owner: str, name: str, value: object, *, low: int) -> int:

@@ -18,6 +18,17 @@ def _replica_local_variable(initial_value: tf.Tensor) -> tf.Variable:
     )
 
 
+def _fitting(index: int, slot: tf.Variable, gradient: tf.Tensor) -> tf.Tensor:
+    """``gradient`` as a tensor that can be added to ``slot``; ValueError naming the slot otherwise."""
+    try:
+        tensor = tf.convert_to_tensor(gradient, dtype=slot.dtype)  # what assign_add would accept
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"gradient {index} cannot be added to its accumulator slot of dtype {slot.dtype.name}: {exc}") from None
+    if not slot.shape.is_compatible_with(tensor.shape):
+        raise ValueError(f"gradient {index} has shape {tensor.shape}; its accumulator slot has shape {slot.shape}")
+    return tensor
+
+
 class GradientAccumulator:
     """The transformers v4 ``GradientAccumulator`` (``docs/spec/gradient_accumulator.md``).
 
@@ -29,8 +40,9 @@ class GradientAccumulator:
     ``gradients`` returns the *sums* (no division by ``step``); scaling and applying them is the
     caller's job. ``reset()`` sets the sums and ``step`` back to zero. Slots are created on the
     first call, one per gradient, with its shape and dtype; a ``None`` gradient makes a ``None``
-    slot. A later call with a different number of gradients raises ``ValueError`` before anything
-    is added or counted.
+    slot. A call is all or nothing: a later call with a different number of gradients, or a
+    gradient whose shape or dtype does not fit its slot, raises ``ValueError`` (naming the slot)
+    before anything is added or counted.
 
     Under a ``tf.distribute`` strategy call it inside ``strategy.run``: each replica keeps its own
     sums and step, nothing is synchronized, and a read in cross-replica context returns the first
@@ -78,15 +90,12 @@ class GradientAccumulator:
         """Add ``gradients`` to the sums and advance ``step`` by one."""
         step = self._step_variable()
         if not self._gradients:
-            self._gradients.extend(
-                None if gradient is None else _replica_local_variable(tf.zeros_like(gradient))
-                for gradient in gradients
-            )
+            self._gradients = [None if gradient is None else _replica_local_variable(tf.zeros_like(gradient)) for gradient in gradients]
         if len(gradients) != len(self._gradients):
             raise ValueError(f"Expected {len(self._gradients)} gradients, but got {len(gradients)}")
-        for slot, gradient in zip(self._gradients, gradients):
-            if slot is not None and gradient is not None:
-                slot.assign_add(gradient)
+        additions = [(slot, _fitting(index, slot, gradient)) for index, (slot, gradient) in enumerate(zip(self._gradients, gradients)) if slot is not None and gradient is not None]
+        for slot, gradient in additions:
+            slot.assign_add(gradient)
         step.assign_add(1)
 
     def reset(self) -> None:

@@ -120,7 +120,7 @@ class AdamWeightDecay(keras.optimizers.Adam):
             beta_1=_checks.real(_OWNER, "beta_1", beta_1, low=0.0, high=1.0, high_open=True),
             beta_2=_checks.real(_OWNER, "beta_2", beta_2, low=0.0, high=1.0, high_open=True),
             epsilon=_checks.real(_OWNER, "epsilon", epsilon, low=0.0),
-            amsgrad=bool(amsgrad),
+            amsgrad=_checks.boolean(_OWNER, "amsgrad", amsgrad),
             name=name,
             **kwargs,
         )
@@ -225,6 +225,21 @@ class AdamWeightDecay(keras.optimizers.Adam):
             self.assign(v_hat, tf.maximum(v_hat, v))
             v = v_hat
         self.assign_sub(variable, (m * alpha) / (tf.sqrt(v) + tf.constant(self.epsilon, dtype)))
+
+    def load_own_variables(self, store: Any) -> None:
+        """Keras' checkpoint loading, except that a saved state that does not fit this optimizer
+        raises ``ValueError`` naming the variable (Keras skips a count mismatch with a warning)."""
+        if self.variables:
+            if len(store.keys()) != len(self.variables):
+                raise ValueError(f"{_OWNER}: the saved optimizer state has {len(store.keys())} variables, this optimizer has {len(self.variables)}")
+            for index, variable in enumerate(self.variables):
+                saved = store[str(index)]
+                if tuple(saved.shape) != tuple(variable.shape) or np.dtype(saved.dtype) != np.dtype(variable.dtype):
+                    raise ValueError(
+                        f"{_OWNER}: saved state {index} for {variable.path} has shape {tuple(saved.shape)} and dtype {np.dtype(saved.dtype)}; "
+                        f"expected {tuple(variable.shape)} and {np.dtype(variable.dtype)}"
+                    )
+        super().load_own_variables(store)
 
     def get_config(self) -> dict[str, Any]:
         """The Keras config plus ``weight_decay_rate`` and both pattern lists (``None`` when empty)."""

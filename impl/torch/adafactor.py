@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
@@ -12,7 +12,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
 from . import _checks, _kernels
-from ._base import HALF_DTYPES, SpecOptimizer, kernel_takes, write_back
+from ._base import COUNTER, HALF_DTYPES, STATISTIC, Slot, SpecOptimizer, compute_dtype, kernel_takes, write_back
 from ._distributed import placed_like, zeros_reduced
 
 #: The selectable implementation paths, the default first.
@@ -181,6 +181,14 @@ class Adafactor(SpecOptimizer):
             _checks.real(owner, "beta1", group["beta1"], low=0.0, high=1.0)
         _checks.real(owner, "weight_decay", group["weight_decay"], low=0.0)
         _checks.one_of(owner, "impl", group["impl"], IMPLS)
+
+    def _state_slots(self, p: torch.Tensor, group: Mapping[str, Any]) -> dict[str, Slot]:
+        """As ``_init_state`` creates them, in the (upcast) gradient's dtype."""
+        dtype, shape = compute_dtype(p.dtype), tuple(p.shape)
+        slots = {"step": COUNTER, "RMS": STATISTIC, **({"exp_avg": Slot.tensor(shape, dtype)} if group["beta1"] is not None else {})}
+        if p.dim() >= 2:
+            return {**slots, "exp_avg_sq_row": Slot.tensor(shape[:-1], dtype), "exp_avg_sq_col": Slot.tensor(shape[:-2] + shape[-1:], dtype)}
+        return {**slots, "exp_avg_sq": Slot.tensor(shape, dtype)}
 
     @staticmethod
     def _get_lr(param_group: dict[str, Any], param_state: dict[str, Any]) -> float | torch.Tensor:

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import ctypes
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from . import _checks, _kernels
-from ._base import HALF_DTYPES, SpecOptimizer, compute_dtype, float32_work, kernel_takes, write_back
+from ._base import COUNTER, HALF_DTYPES, Slot, SpecOptimizer, compute_dtype, float32_work, kernel_takes, write_back
 
 #: The selectable implementation paths, the default first.
 IMPLS = ("fused", "foreach", "per_tensor")
@@ -128,6 +128,12 @@ class AdamW(SpecOptimizer):
         _checks.real(owner, "weight_decay", group["weight_decay"], low=0.0)
         _checks.boolean(owner, "correct_bias", group["correct_bias"])
         _checks.one_of(owner, "impl", group["impl"], IMPLS)
+
+    _LEGACY_GROUP_KEYS = frozenset({"impl"})  # transformers' AdamW saved no "impl"
+
+    def _state_slots(self, p: torch.Tensor, group: Mapping[str, Any]) -> dict[str, Slot]:
+        moment = Slot.tensor(p.shape, compute_dtype(p.dtype))
+        return {"step": COUNTER, "exp_avg": moment, "exp_avg_sq": moment}
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:

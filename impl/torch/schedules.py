@@ -208,10 +208,18 @@ def _base_lr(group: dict[str, Any]) -> Any:
 
 def _lambda_lr(owner: str, optimizer: Optimizer, lr_lambda: Callable[[int], float], last_epoch: int) -> LambdaLR:
     """``LambdaLR(optimizer, lr_lambda, last_epoch)`` after checking that every group's base lr is a
-    real number >= 0: λ scales it, and a negative or missing (``None``) lr makes no schedule."""
+    real number >= 0 (λ scales it, and a negative or missing (``None``) lr makes no schedule) and
+    that ``last_epoch`` is -1 (a fresh schedule) or, resuming, an integer >= 0 with every group's
+    ``initial_lr`` in place (torch would raise a KeyError about ``initial_lr``)."""
+    _checks.integer(owner, "last_epoch", last_epoch, low=-1)
     if isinstance(optimizer, Optimizer):  # else LambdaLR raises its TypeError
         for i, group in enumerate(optimizer.param_groups):
             _checks.real(owner, f"optimizer.param_groups[{i}]['lr']", _base_lr(group), low=0.0)
+            if last_epoch != -1 and "initial_lr" not in group:
+                raise ValueError(
+                    f"{owner}: `last_epoch`={last_epoch!r} resumes a schedule, which needs the optimizer's param groups to hold "
+                    f"'initial_lr' (param group {i} has none): load the optimizer's state_dict saved with the schedule first, or pass last_epoch=-1"
+                )
     return LambdaLR(optimizer, lr_lambda, last_epoch)
 
 

@@ -1,6 +1,7 @@
 """Shared fixtures for the harness tests: a small golden tree (adamw + linear) generated from the
-reference, and the deliberately broken adapters of ``broken_adapters.py``, importable by name
-(``broken_adapters:EpsAfterAdapter``) for the CLI and the pytest plugin."""
+reference, and the deliberately broken adapters of ``broken_adapters.py`` and
+``hostile_adapters.py``, importable by name (``broken_adapters:EpsAfterAdapter``) for the CLI, the
+pytest plugin and ``--isolate`` workers."""
 
 from __future__ import annotations
 
@@ -20,19 +21,20 @@ HERE = Path(__file__).resolve().parent
 ALGORITHMS = ("adamw", "linear")
 
 
-def _register_broken_adapters() -> None:
-    """Import broken_adapters.py under its own name, once (test modules cannot import siblings
-    under --import-mode=importlib)."""
-    if "broken_adapters" in sys.modules:
+def _register(name: str) -> None:
+    """Import ``name``.py of this folder under its own name, once (test modules cannot import
+    siblings under --import-mode=importlib)."""
+    if name in sys.modules:
         return
-    spec = importlib.util.spec_from_file_location("broken_adapters", HERE / "broken_adapters.py")
+    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
-    sys.modules["broken_adapters"] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
 
 
-_register_broken_adapters()
+_register("broken_adapters")
+_register("hostile_adapters")
 
 
 @pytest.fixture(scope="session")
@@ -60,3 +62,17 @@ def known() -> Callable[[str], DivergenceSet]:
         return DivergenceSet((divergences.parse(text.encode("utf-8"), "test.toml"),))
 
     return build
+
+
+@pytest.fixture()
+def cli_consoles(monkeypatch: pytest.MonkeyPatch, golden_root: Path) -> None:
+    """For in-process CLI tests: wide consoles (no wrapping in assertions), the small tree as the
+    default golden root, no adapter from the environment."""
+    from rich.console import Console
+
+    from optimspec.conformance import cli
+
+    monkeypatch.setattr(cli, "console", Console(width=250))
+    monkeypatch.setattr(cli, "errors", Console(stderr=True, width=250))
+    monkeypatch.setenv("OPTIMSPEC_GOLDEN", str(golden_root))
+    monkeypatch.delenv("OPTIMSPEC_ADAPTER", raising=False)

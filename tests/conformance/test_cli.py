@@ -103,7 +103,7 @@ def test_check_hanging_adapter_times_out(tmp_path: Path) -> None:
         (("check", "-a", "nope"), "unknown adapter 'nope'; known: reference, torch"),
         (("check", "-a", "no_such_module_xyz:Factory"), "cannot import adapter"),
         (("check", "-a", "broken_adapters:Nothing"), "has no attribute 'Nothing'"),
-        (("check", "-a", "reference", "-s", "optim/nothing/*"), "the selection matches no case"),
+        (("check", "-a", "reference", "-s", "optim/nothing/*"), "the selection (--select 'optim/nothing/*') matches no case"),
         (("explain", "optim/adamw/conventions/f64/no-such-case"), "no case 'optim/adamw/conventions/f64/no-such-case'; did you mean"),
     ],
     ids=["no-adapter", "unknown-name", "unimportable-module", "missing-factory", "empty-selection", "unknown-case"],
@@ -206,7 +206,7 @@ def test_report_rejects_other_files(tmp_path: Path) -> None:
     path = tmp_path / "x.json"
     path.write_text("{}")
     result = invoke("report", path)
-    assert_exit(result, 2)
+    assert_exit(result, 3)
     assert "not an optimspec report" in result.output
 
 
@@ -251,10 +251,25 @@ def test_matrix_without_matplotlib_writes_the_doc_without_a_heat_map(tmp_path: P
 
 
 @pytest.mark.usefixtures("few_builtins")
-def test_check_all_is_the_matrix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_check_all_prints_the_matrix_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert_exit(invoke("check", "--all", "-s", "sched/*"), 0)
-    assert (tmp_path / "reports" / "reference.json").exists() and (tmp_path / "docs" / "conformance.md").exists()
+    result = invoke("check", "--all", "-s", "sched/*")
+    assert_exit(result, 0)
+    assert "optimspec conformance matrix" in result.output
+    assert list(tmp_path.iterdir()) == [], "check --all must write no file (not reports/, not docs/conformance.md)"
+
+
+@pytest.mark.usefixtures("few_builtins")
+@pytest.mark.parametrize("option", ["--report", "--junit", "--markdown", "--divergences", "--adapter"])
+def test_check_all_rejects_options_it_does_not_honour(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, option: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    value = "reference" if option == "--adapter" else tmp_path / "out.json"
+    if option == "--divergences":
+        value = write_toml(tmp_path / "known.toml", "sched/*")
+    result = invoke("check", "--all", "-s", "sched/*", option, value)
+    assert_exit(result, 2)
+    assert f"--all does not take {option}" in result.output
+    assert not (tmp_path / "out.json").exists() and not (tmp_path / "docs").exists() and not (tmp_path / "reports").exists()
 
 
 def test_matrix_fails_when_an_adapter_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -290,3 +305,11 @@ def test_no_framework_is_imported_by_the_cli(subprocess_env: dict[str, str]) -> 
     probe = subprocess.run([sys.executable, "-c", LAZY_PROBE.format(heavy=HEAVY)], env=subprocess_env, capture_output=True, text=True, timeout=120)
     last = probe.stdout.strip().splitlines()[-1] if probe.stdout.strip() else ""
     assert last == "HEAVY:", f"frameworks imported: {last!r}\n{probe.stderr[-2000:]}"
+
+
+def test_a_datetime_review_date_is_a_usage_error_before_the_run(tmp_path: Path) -> None:
+    """A TOML date-time is no date: rejected when the file is read (exit 2), never at the end of the run."""
+    toml = write_toml(tmp_path / "known.toml", CONVENTIONS, extra="review_by = 2020-01-31T10:00:00")
+    result = invoke("check", "-a", "reference", "-s", TINY_GRADS, "--divergences", toml)
+    assert_exit(result, 2)
+    assert "`review_by` must be a TOML date" in result.output

@@ -69,8 +69,17 @@ def test_parse_a_valid_file() -> None:
         (BASE + "[divergence.when]\ndevice = ['cpu']\n", "unknown condition(s) ['device']"),
         (BASE + "[divergence.when]\nversions = { torch = 'two' }\n", "is not a PEP 440 specifier"),
         (BASE + "[divergence.when]\ndtype = 32\n", "`when.dtype` must be a list"),
+        (BASE + "review_by = 2026-01-31T10:00:00\n", "`review_by` must be a TOML date"),
+        (BASE + "review_by = 10:00:00\n", "`review_by` must be a TOML date"),
+        ('match = "optim/*"\nkind = "numerics"\noutcome = "tolerance"\nreason = "r"\ntolerance = inf\n', "positive, finite budget"),
+        (BASE + "[divergence.when]\ndtype = ['float128']\n", "`when.dtype` must be a list of dtype names"),
+        (BASE + "[divergence.when]\nversions = { torch = 2 }\n", "`when.versions.torch` must be a string"),
     ],
-    ids=["no-match", "no-reason", "blank-reason", "bad-kind", "bad-outcome", "bug-without-link", "tolerance-missing", "tolerance-negative", "tolerance-with-xfail", "unknown-key", "strict-not-bool", "review-by-not-date", "unknown-condition", "bad-specifier", "dtype-not-list"],
+    ids=[
+        "no-match", "no-reason", "blank-reason", "bad-kind", "bad-outcome", "bug-without-link", "tolerance-missing", "tolerance-negative",
+        "tolerance-with-xfail", "unknown-key", "strict-not-bool", "review-by-not-date", "unknown-condition", "bad-specifier", "dtype-not-list",
+        "review-by-datetime", "review-by-time", "tolerance-inf", "unknown-dtype", "version-not-string",
+    ],
 )
 def test_malformed_entries_are_named(entry: str, complaint: str) -> None:
     text = "[[divergence]]\n" + BASE + "\n[[divergence]]\n" + entry
@@ -136,8 +145,8 @@ def test_warnings_for_unmatched_and_overdue_entries() -> None:
     layered = DivergenceSet((parse(VALID), parse(overdue, "old.toml")))
     warnings = layered.warnings([("optim/adamw/x", "float64")], {"torch": "2.13"}, today=dt.date(2025, 1, 1))
     assert warnings == [
-        "divergence test.toml entry 0 (match = 'optim/adamw/*/f32/*') matches no case of this run",
-        "divergence test.toml entry 1 (match = 'sched/*') matches no case of this run",
+        "divergence test.toml entry 0 (match = 'optim/adamw/*/f32/*') matches no golden case",
+        "divergence test.toml entry 1 (match = 'sched/*') matches no golden case",
         "divergence old.toml entry 0 (match = 'optim/*') was due for review by 2020-01-01",
     ]
 

@@ -4,6 +4,8 @@ the hyperparameter parsing and the default step range; and no matplotlib for the
 from __future__ import annotations
 
 import math
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -204,3 +206,34 @@ def test_other_commands_do_not_import_matplotlib(subprocess_env: dict[str, str])
     )
     out = subprocess.run([sys.executable, "-c", probe], env=subprocess_env, capture_output=True, text=True, timeout=60)
     assert out.stdout.strip().splitlines()[-1] == "MPL:False", out.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (("linear", "-p", f"num_training_steps={10**400}"), "steps too large to plot"),
+        (("linear", "-p", f"num_training_steps={10**20}"), "the plot would span 150000000000000000000 steps"),
+        (("linear", "--steps", str(10**30)), "is not in the range 1<=x<=1000000000"),
+    ],
+    ids=["huge-integer", "huge-total", "huge-steps"],
+)
+def test_huge_step_counts_are_usage_errors(tmp_path: Path, args: tuple[str, ...], complaint: str) -> None:
+    result = invoke(*args, "--out", tmp_path / "x.png")
+    assert_exit(result, 2)
+    assert complaint in result.output
+
+
+@pytest.mark.parametrize("case_id", ["sched/linear/../../escape", "sched/linear//x", "../x"])
+def test_derived_plot_paths_stay_in_the_plots_folder(case_id: str) -> None:
+    with pytest.raises(plots.PlotError, match="outside plots/"):
+        plots.default_case_path(case_id)
+
+
+def test_plots_get_the_usual_permissions(tmp_path: Path) -> None:
+    out = tmp_path / "linear.png"
+    mask = os.umask(0o022)
+    try:
+        assert_exit(invoke("linear", "--out", out), 0)
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644

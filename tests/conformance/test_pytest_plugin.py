@@ -84,4 +84,4 @@ def test_unmatched_divergences_are_reported(run, pytester: pytest.Pytester) -> N
     toml = divergence_file(pytester, ENTRY.format(match="optim/none/*", outcome="xfail", extra=""))
     result = run("--optimspec-adapter", "reference", "--optimspec-select", "sched/linear/boundaries/w2*", "--optimspec-divergences", toml)
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*optimspec warnings*", "*(match = 'optim/none/[*]') matches no case of this run"])
+    result.stdout.fnmatch_lines(["*optimspec warnings*", "*(match = 'optim/none/[*]') matches no golden case"])

@@ -73,7 +73,7 @@ def test_warnings_are_deduplicated_with_counts() -> None:
 
 def test_unmatched_divergence_is_a_report_warning(eps_report: dict[str, Any]) -> None:
     messages = [w["message"] for w in eps_report["warnings"]]
-    assert any("'optim/never/*'" in m and "matches no case" in m for m in messages), messages
+    assert any("'optim/never/*'" in m and "matches no golden case" in m for m in messages), messages
 
 
 def test_json_round_trip(eps_report: dict[str, Any], tmp_path: Path) -> None:

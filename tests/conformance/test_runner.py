@@ -197,7 +197,7 @@ def test_run_warnings(golden_files: list[golden.GoldenFile], known: KnownFactory
     record = runner.execute(ReferenceAdapter(), golden_files, options, divergences)
     assert record.warnings == [
         "--select 'optim/missing/*' matches no case",
-        "divergence test.toml entry 1 (match = 'optim/nothing/*') matches no case of this run",
+        "divergence test.toml entry 1 (match = 'optim/nothing/*') matches no golden case",
     ]
     assert [r.outcome for r in record.results] == ["xpass", "xpass"]
     assert len(record.failing) == 2

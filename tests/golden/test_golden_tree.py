@@ -13,8 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from optimspec.conformance import generate, golden, verify
+from optimspec.conformance.testing import rehash
 from optimspec.reference import registry
 
 ROOT = golden.default_root()
@@ -163,7 +166,7 @@ def test_integrity_errors_exit_3(tree_copy: Path, damage: str, expected: str) ->
     elif damage == "bare-nan":
         entry = golden.load_manifest(tree_copy)["files"][0]
         path = tree_copy / entry["path"]
-        path.write_text(path.read_text().replace('"values": [', '"values": [NaN, ', 1))
+        rehash(tree_copy, entry["path"], path.read_bytes().replace(b'"values": [', b'"values": [NaN, ', 1))
     result = _cli("golden", "verify", "--no-regenerate", env_root=tree_copy)
     assert result.returncode == 3, result.stderr
     assert expected in result.stderr, result.stderr
@@ -174,13 +177,7 @@ def test_schema_violation_is_reported_with_its_location(tree_copy: Path) -> None
     path = tree_copy / entry["path"]
     data = json.loads(path.read_text())
     data["groups"][0]["cases"][0]["id"] = "Not A Valid Id"
-    payload = golden.canonical_bytes(data)
-    path.write_bytes(payload)
-    manifest = golden.load_manifest(tree_copy)
-    for item in manifest["files"]:
-        if item["path"] == entry["path"]:
-            item["sha256"] = golden.sha256(payload)
-    (tree_copy / golden.MANIFEST_NAME).write_bytes(golden.canonical_bytes(manifest))
+    rehash(tree_copy, entry["path"], golden.canonical_bytes(data))
     with pytest.raises(golden.IntegrityError, match=r"schema violation at /groups/0/cases/0/id"):
         verify.verify(tree_copy, regenerate=False)
 
@@ -228,3 +225,84 @@ def test_catalogue_table_lists_every_algorithm() -> None:
 
 def test_unknown_command_is_a_usage_error() -> None:
     assert _cli("no-such-command").returncode == 2
+
+
+def test_a_stray_pipe_beside_the_golden_files_is_reported_not_opened(tree_copy: Path) -> None:
+    os.mkfifo(tree_copy / golden.GOLDEN_SUBDIR / "schedules" / "stray")
+    with pytest.raises(golden.IntegrityError, match=r"files not in the manifest: \['v1/schedules/stray'\]"):
+        verify.verify(tree_copy, regenerate=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# the loader under fuzzing: only IntegrityError, whatever a (re-hashed) file holds
+# --------------------------------------------------------------------------------------------------
+
+FUZZED_ALGORITHMS = ("linear", "gradient_accumulator", "adamw")
+HUGE_INTEGER = "<a 5000-digit integer>"  # written into the JSON text (Python refuses to print one)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8) | st.just(HUGE_INTEGER),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def _paths(obj: object, prefix: tuple = ()) -> list[tuple]:
+    """Every path into a JSON document (keys and indices), the root included; long value lists
+    contribute their first entries only."""
+    out = [prefix]
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            out += _paths(value, (*prefix, key))
+    elif isinstance(obj, list):
+        for index, value in enumerate(obj[:3]):
+            out += _paths(value, (*prefix, index))
+    return out
+
+
+@pytest.fixture(scope="module")
+def fuzz_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, bytes], dict[str, list[tuple]]]:
+    from optimspec.conformance.testing import build_golden_tree
+
+    root = build_golden_tree(tmp_path_factory.mktemp("fuzz"), FUZZED_ALGORITHMS)
+    names = [golden.MANIFEST_NAME] + [golden.relative_path(registry.spec(a).kind, a) for a in FUZZED_ALGORITHMS]
+    originals = {name: (root / name).read_bytes() for name in names}
+    return root, originals, {name: _paths(json.loads(data)) for name, data in originals.items()}
+
+
+def _set(document: object, path: tuple, value: object, delete: bool) -> object:
+    if not path:
+        return value
+    parent = document
+    for key in path[:-1]:
+        parent = parent[key]  # type: ignore[index]
+    if delete:
+        del parent[path[-1]]  # type: ignore[union-attr]
+    else:
+        parent[path[-1]] = value  # type: ignore[index]
+    return document
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_mutated_golden_file_is_an_integrity_error_or_loads(fuzz_tree: tuple[Path, dict[str, bytes], dict[str, list[tuple]]], data: st.DataObject) -> None:
+    root, originals, paths = fuzz_tree
+    name = data.draw(st.sampled_from(sorted(originals)))
+    try:
+        if data.draw(st.booleans()):  # a structural edit, re-hashed so that it reaches the parser
+            document = _set(json.loads(originals[name]), data.draw(st.sampled_from(paths[name])), data.draw(JSON_VALUES), data.draw(st.booleans()))
+            payload = json.dumps(document).replace(json.dumps(HUGE_INTEGER), "7" * 5000).encode("utf-8")
+        else:  # raw bytes: truncated, or a byte replaced (bad UTF-8 included)
+            raw = bytearray(originals[name])
+            cut = data.draw(st.integers(0, len(raw) - 1))
+            payload = bytes(raw[:cut]) if data.draw(st.booleans()) else bytes(raw[:cut] + bytes([data.draw(st.integers(0, 255))]) + raw[cut + 1 :])
+        if name == golden.MANIFEST_NAME:
+            (root / name).write_bytes(payload)
+        else:
+            rehash(root, name, payload)
+        try:
+            golden.load_all(root)
+        except golden.IntegrityError as exc:
+            assert str(exc).strip(), "an integrity error must say what is wrong"
+    finally:
+        for original_name, original in originals.items():
+            (root / original_name).write_bytes(original)

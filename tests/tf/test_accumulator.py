@@ -95,3 +95,15 @@ def test_each_replica_keeps_its_own_sums(strategy: tf.distribute.MirroredStrateg
     assert int(accumulator.step) == 0
     for local in strategy.experimental_local_results(local_sums()):
         np.testing.assert_array_equal(local.numpy(), [0.0, 0.0])
+
+
+def test_a_failing_call_changes_nothing() -> None:
+    """All or nothing: a shape mismatch in a later slot leaves the earlier sums and the step as they were."""
+    accumulator = GradientAccumulator()
+    accumulator([tf.constant([1.0, 2.0]), tf.constant([3.0])])
+    with pytest.raises(ValueError, match=r"gradient 1 has shape \(2,\); its accumulator slot has shape \(1,\)"):
+        accumulator([tf.constant([10.0, 10.0]), tf.constant([1.0, 1.0])])
+    np.testing.assert_array_equal(accumulator.gradients[0].numpy(), [1.0, 2.0])
+    np.testing.assert_array_equal(accumulator.gradients[1].numpy(), [3.0])
+    assert int(accumulator.step) == 1
+

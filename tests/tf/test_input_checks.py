@@ -102,3 +102,27 @@ def test_rejected_argument_is_named(build: Callable, arguments: dict, name: str)
 )
 def test_domain_edges_are_accepted(build: Callable, arguments: dict) -> None:
     build(**arguments)
+
+
+def test_amsgrad_must_be_a_bool() -> None:
+    from optimspec.tf import AdamWeightDecay
+
+    with pytest.raises(ValueError, match=r"AdamWeightDecay: `amsgrad`='no' is out of range: must be True or False"):
+        AdamWeightDecay(amsgrad="no")
+
+
+def test_a_checkpoint_that_does_not_fit_is_refused_naming_the_variable() -> None:
+    import keras
+    import numpy as np
+
+    from optimspec.tf import AdamWeightDecay
+
+    optimizer = AdamWeightDecay()
+    optimizer.build([keras.Variable(np.zeros((2, 3), dtype="float32"), name="kernel")])
+    saved = {str(i): np.asarray(v.numpy()) for i, v in enumerate(optimizer.variables)}
+    optimizer.load_own_variables(saved)  # its own state fits
+    with pytest.raises(ValueError, match=r"saved optimizer state has 2 variables, this optimizer has"):
+        optimizer.load_own_variables({k: saved[k] for k in ("0", "1")})
+    wrong = {**saved, str(len(saved) - 1): np.zeros((3, 2), dtype="float32")}
+    with pytest.raises(ValueError, match=r"has shape \(3, 2\) and dtype float32; expected \(2, 3\) and float32"):
+        optimizer.load_own_variables(wrong)

@@ -38,6 +38,13 @@ REJECTED = [
     ("adamw-weight-decay-negative", lambda: ot.AdamW(_params(), weight_decay=-0.01), "weight_decay"),
     ("adamw-group-lr-negative", lambda: ot.AdamW([{"params": _params(), "lr": -1.0}]), "lr"),
     ("adamw-correct-bias-not-bool", lambda: ot.AdamW(_params(), correct_bias=1), "correct_bias"),
+    ("adamw-impl-unknown", lambda: ot.AdamW(_params(), impl="yes"), "impl"),
+    ("adafactor-impl-not-a-string", lambda: ot.Adafactor(_params(), impl=True), "impl"),
+    ("adamw-lr-beyond-float", lambda: ot.AdamW(_params(), lr=10**400), "lr"),
+    ("adamw-complex-param", lambda: ot.AdamW([torch.nn.Parameter(torch.zeros(2, dtype=torch.complex64))]), "param 0 of param group 0"),
+    ("adafactor-complex-param", lambda: ot.Adafactor([torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2, dtype=torch.complex128))]), "param 1 of param group 0"),
+    ("schedule-last-epoch-without-initial-lr", lambda: ot.get_linear_schedule_with_warmup(_opt(), last_epoch=5, **STEPS), "last_epoch"),
+    ("schedule-last-epoch-below-minus-one", lambda: ot.get_cosine_schedule_with_warmup(_opt(), last_epoch=-2, **STEPS), "last_epoch"),
     # Adafactor: the two upstream errors, then the added checks
     ("adafactor-manual-lr-with-relative-step", lambda: ot.Adafactor(_params(), lr=1e-3), "lr"),
     ("adafactor-warmup-init-without-relative-step",
@@ -204,3 +211,88 @@ def test_inputs_transformers_fails_on_late_are_rejected_early(build, upstream_er
         build(hf)
     with pytest.raises(ValueError):
         build(ot)
+
+
+@pytest.mark.parametrize("cls", [ot.AdamW, ot.Adafactor])
+def test_complex_gradients_are_rejected_at_step_naming_the_param(cls):
+    params = [torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))]
+    optimizer = cls(params)
+    params[1].data = params[1].data.to(torch.complex64)  # made complex after construction
+    params[1].grad = torch.ones(2, dtype=torch.complex64)
+    with pytest.raises(ValueError, match=r"the gradient of param 1 of param group 0 is complex"):
+        optimizer.step()
+
+
+# --------------------------------------------------------------------------------------------------
+# load_state_dict validates what it loads
+# --------------------------------------------------------------------------------------------------
+
+
+def _stepped(cls, **kwargs):
+    params = [torch.nn.Parameter(torch.ones(2, 3)), torch.nn.Parameter(torch.ones(3))]
+    optimizer = cls(params, **kwargs)
+    for p in params:
+        p.grad = torch.full_like(p, 0.5)
+    optimizer.step()
+    return optimizer, params
+
+
+def _damaged(state_dict, damage):
+    group, state = state_dict["param_groups"][0], state_dict["state"]
+    kind, key, value = damage
+    if kind == "group":
+        group[key] = value
+    elif kind == "drop-group-key":
+        del group[key]
+    elif kind == "state":
+        state[0][key] = value
+    elif kind == "drop-state-key":
+        del state[0][key]
+    else:
+        state[7] = {"step": 1}
+    return state_dict
+
+
+LOAD_DAMAGE = [
+    ("lr-negative", ot.AdamW, {}, ("group", "lr", -5.0), r"param_groups\[0\]: 'lr' must be a finite number >= 0, got -5.0"),
+    ("betas-out-of-range", ot.AdamW, {}, ("group", "betas", (0.9, 1.5)), r"param_groups\[0\]: AdamW: `betas\[1\]`=1.5 is out of range"),
+    ("step-fractional", ot.AdamW, {}, ("state", "step", 1.5), r"state\[0\]\['step'\] must be an integer >= 0"),
+    ("moment-wrong-shape", ot.AdamW, {}, ("state", "exp_avg", torch.zeros(3, 2)), r"state\[0\]\['exp_avg'\] must be a tensor of shape \[2, 3\]"),
+    ("moment-wrong-dtype", ot.AdamW, {}, ("state", "exp_avg_sq", torch.zeros(2, 3, dtype=torch.float64)), r"\['exp_avg_sq'\] must be a tensor of shape \[2, 3\] and dtype torch.float32"),
+    ("state-key-missing", ot.AdamW, {}, ("drop-state-key", "exp_avg", None), r"state\[0\]: missing key 'exp_avg'"),
+    ("state-key-extra", ot.AdamW, {}, ("state", "momentum_buffer", torch.zeros(2, 3)), r"state\[0\]: unexpected key 'momentum_buffer'"),
+    ("group-key-missing", ot.AdamW, {}, ("drop-group-key", "eps", None), r"param_groups\[0\]: missing key 'eps'"),
+    ("state-of-no-param", ot.AdamW, {}, ("orphan", None, None), r"state\[7\] belongs to no param"),
+    ("adafactor-rms-negative", ot.Adafactor, {}, ("state", "RMS", -1.0), r"state\[0\]\['RMS'\] must be a number >= 0 \(or NaN\)"),
+    ("adafactor-row-wrong-shape", ot.Adafactor, {}, ("state", "exp_avg_sq_row", torch.zeros(3)), r"\['exp_avg_sq_row'\] must be a tensor of shape \[2\]"),
+    ("adafactor-momentum-without-beta1", ot.Adafactor, {}, ("state", "exp_avg", torch.zeros(2, 3)), r"unexpected key 'exp_avg'"),
+]
+
+
+@pytest.mark.parametrize(("cls", "kwargs", "damage", "message"), [case[1:] for case in LOAD_DAMAGE], ids=[case[0] for case in LOAD_DAMAGE])
+def test_load_state_dict_rejects_what_it_cannot_resume_from(cls, kwargs, damage, message):
+    source, _ = _stepped(cls, **kwargs)
+    target, params = _stepped(cls, **kwargs)
+    before = {k: v.clone() for k, v in target.state[params[0]].items() if torch.is_tensor(v)}
+    with pytest.raises(ValueError, match=message):
+        target.load_state_dict(_damaged(source.state_dict(), damage))
+    after = {k: v for k, v in target.state[params[0]].items() if torch.is_tensor(v)}
+    assert all(torch.equal(before[k], after[k]) for k in before), "a rejected state_dict must load nothing"
+
+
+@pytest.mark.parametrize("cls", [ot.AdamW, ot.Adafactor])
+def test_load_state_dict_accepts_its_own_and_a_fresh_state(cls):
+    source, _ = _stepped(cls)
+    target = cls([torch.nn.Parameter(torch.ones(2, 3)), torch.nn.Parameter(torch.ones(3))])
+    target.load_state_dict(cls(target.param_groups[0]["params"]).state_dict())
+    target.load_state_dict(source.state_dict())
+    assert target.state_dict()["state"][0]["step"] == 1
+
+
+def test_load_state_dict_accepts_a_transformers_adamw_checkpoint_without_impl():
+    source, _ = _stepped(ot.AdamW)
+    saved = source.state_dict()
+    del saved["param_groups"][0]["impl"]  # transformers' AdamW has no implementation paths
+    target, _ = _stepped(ot.AdamW, impl="per_tensor")
+    target.load_state_dict(saved)
+    assert target.param_groups[0]["impl"] == "per_tensor"  # the loading optimizer's own choice
