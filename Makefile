@@ -30,7 +30,7 @@ BENCH_OUT := reports/bench
 bench: $(STAMP)
 	mkdir -p $(BENCH_OUT)
 	$(BIN)/python -m pytest benchmarks -q --benchmark-quiet --benchmark-json $(BENCH_OUT)/default-scale.json
-	OPTIMSPEC_BENCH_SCALE=1.0 OPTIMSPEC_BENCH_ROUNDS=10 OPTIMSPEC_BENCH_WARMUP=2 \
+	OPTIMSPEC_BENCH_SCALE=1.0 OPTIMSPEC_BENCH_WARMUP=2 \
 		$(BIN)/python -m pytest benchmarks/test_optimizers.py -q --benchmark-quiet --benchmark-json $(BENCH_OUT)/full-scale.json
 	$(BIN)/python benchmarks/ratios.py $(BENCH_OUT)/default-scale.json $(BENCH_OUT)/full-scale.json --json $(BENCH_OUT)/ratios.json
 

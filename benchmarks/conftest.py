@@ -14,11 +14,11 @@ Environment (an invalid value stops the run before any benchmark):
   measured at the same scale only.
 * ``OPTIMSPEC_BENCH_LAYERS`` (12): encoder layers of the shape set; ``1`` (17 tensors) makes a
   quick smoke run (``make test`` runs the suites that way).
-* ``OPTIMSPEC_BENCH_ROUNDS`` (25), ``OPTIMSPEC_BENCH_MIN_TIME`` (1.0 s), ``OPTIMSPEC_BENCH_WARMUP``
+* ``OPTIMSPEC_BENCH_ROUNDS`` (10), ``OPTIMSPEC_BENCH_MIN_TIME`` (1.0 s), ``OPTIMSPEC_BENCH_WARMUP``
   (5): each optimizer benchmark times one step per round, after the warmup rounds, for at least
   that many rounds and seconds (at most :data:`MAX_ROUNDS` rounds), so one stall of a shared CPU
   moves no median much.
-* ``OPTIMSPEC_BENCH_SCHEDULE_STEPS`` (10⁶) and ``OPTIMSPEC_BENCH_SCHEDULE_ROUNDS`` (5): a schedule
+* ``OPTIMSPEC_BENCH_SCHEDULE_STEPS`` (10⁶) and ``OPTIMSPEC_BENCH_SCHEDULE_ROUNDS`` (3): a schedule
   round computes the lr of that many steps.
 * ``OPTIMSPEC_BENCH_THREADS``: cap torch's and TensorFlow's threads; unset, each framework uses
   its default (all cores). On a shared CPU ``1`` keeps ratios reproducible: with 2 threads on 2
@@ -55,12 +55,12 @@ if TYPE_CHECKING:
 
 #: Parameter-count fraction of the full bert-base-like set used when the environment sets none.
 DEFAULT_SCALE = 0.05
-DEFAULT_ROUNDS = 25
+DEFAULT_ROUNDS = 10
 DEFAULT_WARMUP_ROUNDS = 5
 DEFAULT_MIN_TIME = 1.0
 MAX_ROUNDS = 1000
 DEFAULT_SCHEDULE_STEPS = 1_000_000
-DEFAULT_SCHEDULE_ROUNDS = 5
+DEFAULT_SCHEDULE_ROUNDS = 3
 
 
 def _env_number(name: str, default: float | None, convert: Callable[[str], float], minimum: float) -> Any:
