@@ -23,8 +23,16 @@ check: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# `make bench`: every suite at the default scale (0.05 unless OPTIMSPEC_BENCH_SCALE says otherwise),
+# the optimizer suites again at full scale (the schedules do not depend on the scale), then one
+# table per scale and the targets of benchmarks/targets.toml (exit 1 when one is missed).
+BENCH_OUT := reports/bench
 bench: $(STAMP)
-	$(BIN)/python -m pytest benchmarks -q --benchmark-autosave && $(BIN)/python benchmarks/ratios.py
+	mkdir -p $(BENCH_OUT)
+	$(BIN)/python -m pytest benchmarks -q --benchmark-quiet --benchmark-json $(BENCH_OUT)/default-scale.json
+	OPTIMSPEC_BENCH_SCALE=1.0 OPTIMSPEC_BENCH_WARMUP=2 \
+		$(BIN)/python -m pytest benchmarks/test_optimizers.py -q --benchmark-quiet --benchmark-json $(BENCH_OUT)/full-scale.json
+	$(BIN)/python benchmarks/ratios.py $(BENCH_OUT)/default-scale.json $(BENCH_OUT)/full-scale.json --json $(BENCH_OUT)/ratios.json
 
 golden: $(STAMP)
 	$(BIN)/optimspec golden generate

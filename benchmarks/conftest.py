@@ -1,92 +1,66 @@
-"""Shared setup for the optimspec benchmarks: the scaled "bert-base-like" shape set and fixtures.
+"""Session setup of the optimspec benchmarks: configuration, kernel build, memory probe, ``measure``.
 
-The shape set is the "bert-base-like" one: 12 layers of 4×(768,768) + 4×(768,) +
-(3072,768) + (768,3072) + (3072,) + (768,) + 4×(768,), plus one (7630,768) embedding; 193 tensors,
-90.9M float32 params at full scale.
+The workload and the implementations live in ``implementations.py`` (shared with the memory
+probe, ``memory.py``); this file reads the environment once per session, builds the fused CPU
+kernels in a fresh cache (so their compile time is measured), runs the memory probe of each
+optimizer framework in a child process, and provides :func:`measure`, which times a step with
+``benchmark.pedantic`` and labels the result for ``ratios.py``.
 
-``OPTIMSPEC_BENCH_SCALE`` scales the *parameter count* while keeping all 193 tensors (so the
-per-tensor overheads that separate for-loop, foreach and fused optimizers stay in the picture):
-every dimension is multiplied by ``sqrt(scale)`` and rounded. ``1.0`` is the full 90.9M-param set;
-the default, :data:`DEFAULT_SCALE` = 0.05, gives about 4.5M params so that ``make bench`` finishes in a
-couple of minutes on 2 CPU cores. Small scales weigh the per-tensor Python overhead more than full
-scale does, so ratios move with the scale: compare ratios measured at the same scale only.
+Environment (an invalid value stops the run before any benchmark):
 
-Each optimizer benchmark times one step per round, after ``OPTIMSPEC_BENCH_WARMUP`` (default 5)
-untimed warmup rounds, for at least ``OPTIMSPEC_BENCH_ROUNDS`` rounds (default 25) and at least
-``OPTIMSPEC_BENCH_MIN_TIME`` seconds (default 1.0; at most 1000 rounds): fast steps get more rounds,
-so one stall of a shared CPU moves no median much.
+* ``OPTIMSPEC_BENCH_SCALE`` (default :data:`DEFAULT_SCALE` = 0.05): fraction of the full
+  bert-base-like param count (``1.0`` = 90.9M params in 193 tensors). Small scales weigh the
+  per-tensor overhead more than full scale does, so ratios move with the scale: compare ratios
+  measured at the same scale only.
+* ``OPTIMSPEC_BENCH_LAYERS`` (12): encoder layers of the shape set; ``1`` (17 tensors) makes a
+  quick smoke run (``make test`` runs the suites that way).
+* ``OPTIMSPEC_BENCH_ROUNDS`` (10), ``OPTIMSPEC_BENCH_MIN_TIME`` (1.0 s), ``OPTIMSPEC_BENCH_WARMUP``
+  (5): each optimizer benchmark times one step per round, after the warmup rounds, for at least
+  that many rounds and seconds (at most :data:`MAX_ROUNDS` rounds), so one stall of a shared CPU
+  moves no median much.
+* ``OPTIMSPEC_BENCH_SCHEDULE_STEPS`` (10⁶) and ``OPTIMSPEC_BENCH_SCHEDULE_ROUNDS`` (3): a schedule
+  round computes the lr of that many steps.
+* ``OPTIMSPEC_BENCH_THREADS``: cap torch's and TensorFlow's threads; unset, each framework uses
+  its default (all cores). On a shared CPU ``1`` keeps ratios reproducible: with 2 threads on 2
+  busy cores one torch Adafactor step went from 12 ms to 2 s here (OpenMP threads waiting for a
+  descheduled sibling), with 1 thread it stayed at 12 ms.
 
-``OPTIMSPEC_BENCH_THREADS=N`` caps torch's and TensorFlow's intra-op (and TF's inter-op) threads
-at ``N``; unset, each framework uses its default (all cores). On a CPU that other processes share,
-``1`` keeps the ratios reproducible: with 2 threads on 2 busy cores, one torch Adafactor step
-measured here went from 12 ms to 2 s while another process ran (OpenMP threads waiting for a
-descheduled sibling), with 1 thread it stayed at 12 ms.
-
-Every benchmark is measured through the :func:`measure` fixture, which records two keys in the
-benchmark's ``extra_info``: ``label`` (the implementation, e.g. ``torch.forloop``) and
-``baseline`` (the label of the group's reference implementation). ``benchmarks/ratios.py`` reads
-them from the saved JSON.
+``extra_info`` of every benchmark: ``label`` (the implementation) and ``baseline`` (its group's
+peer); optimizer benchmarks add ``state_bytes``, ``peak_step_bytes``, ``largest_param_bytes`` and
+``spec_state_bytes`` from the memory probe; schedule benchmarks add ``steps``. The run's JSON gets
+an ``"optimspec"`` object: the configuration and the kernels' build (``kernel_build_seconds``).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
 import pytest
 
-if TYPE_CHECKING:
-    import torch
-    from pytest_benchmark.fixture import BenchmarkFixture
+sys.path.insert(0, str(Path(__file__).parent))  # benchmarks/ is no package: make its modules importable
 
-Shape = tuple[int, ...]
+from implementations import LAYERS, OPTIMIZER_GROUPS, HostTensors, Shape, bert_base_like_shapes  # noqa: E402
+from memory import GroupMemory, probe_groups  # noqa: E402
+
+if TYPE_CHECKING:
+    from pytest_benchmark.fixture import BenchmarkFixture
 
 #: Parameter-count fraction of the full bert-base-like set used when the environment sets none.
 DEFAULT_SCALE = 0.05
-DEFAULT_ROUNDS = 25
+DEFAULT_ROUNDS = 10
 DEFAULT_WARMUP_ROUNDS = 5
 DEFAULT_MIN_TIME = 1.0
 MAX_ROUNDS = 1000
-
-#: Full-scale dimensions (scale 1.0 = 90,914,304 params in 193 tensors).
-HIDDEN = 768
-INTERMEDIATE = 3072
-VOCAB = 7630
-LAYERS = 12
-
-#: Seed of the synthetic params and gradients, so every run times the same numbers.
-SEED = 20240521
-
-
-def bert_base_like_shapes(scale: float = 1.0) -> tuple[Shape, ...]:
-    """The 193 tensor shapes of the bert-base-like set, with about ``scale`` times its 90.9M params.
-
-    Each dimension is multiplied by ``sqrt(scale)`` and rounded (at least 1), so ``scale=1.0``
-    returns the full bert-base-like shapes exactly.
-    """
-    if not (scale > 0 and math.isfinite(scale)):
-        raise ValueError(f"scale must be a positive finite number, got {scale!r}")
-    width = math.sqrt(scale)
-
-    def dim(full: int) -> int:
-        return max(1, round(full * width))
-
-    hidden, intermediate = dim(HIDDEN), dim(INTERMEDIATE)
-    layer: list[Shape] = [
-        *[(hidden, hidden)] * 4,  # query, key, value, attention output weights
-        *[(hidden,)] * 4,  # their biases
-        (intermediate, hidden),  # feed-forward in
-        (hidden, intermediate),  # feed-forward out
-        (intermediate,),
-        (hidden,),
-        *[(hidden,)] * 4,  # two layer norms, weight and bias
-    ]
-    return ((dim(VOCAB), hidden), *(layer * LAYERS))
+DEFAULT_SCHEDULE_STEPS = 1_000_000
+DEFAULT_SCHEDULE_ROUNDS = 3
 
 
 def _env_number(name: str, default: float | None, convert: Callable[[str], float], minimum: float) -> Any:
@@ -108,10 +82,13 @@ class BenchConfig:
     """What every benchmark of one session runs on, read once from the environment."""
 
     scale: float
+    layers: int
     rounds: int
     warmup_rounds: int
     min_time: float
     threads: int | None
+    schedule_steps: int
+    schedule_rounds: int
     shapes: tuple[Shape, ...]
 
     @property
@@ -127,15 +104,19 @@ class BenchConfig:
 
     @classmethod
     def from_env(cls) -> BenchConfig:
-        """Read the ``OPTIMSPEC_BENCH_{SCALE,ROUNDS,WARMUP,MIN_TIME,THREADS}`` environment variables."""
+        """Read the ``OPTIMSPEC_BENCH_*`` environment variables (see the module docstring)."""
         scale = _env_number("OPTIMSPEC_BENCH_SCALE", DEFAULT_SCALE, float, minimum=1e-9)
+        layers = _env_number("OPTIMSPEC_BENCH_LAYERS", LAYERS, int, minimum=0)
         return cls(
             scale=scale,
+            layers=layers,
             rounds=_env_number("OPTIMSPEC_BENCH_ROUNDS", DEFAULT_ROUNDS, int, minimum=1),
             warmup_rounds=_env_number("OPTIMSPEC_BENCH_WARMUP", DEFAULT_WARMUP_ROUNDS, int, minimum=0),
             min_time=_env_number("OPTIMSPEC_BENCH_MIN_TIME", DEFAULT_MIN_TIME, float, minimum=0.0),
             threads=_env_number("OPTIMSPEC_BENCH_THREADS", None, int, minimum=1),
-            shapes=bert_base_like_shapes(scale),
+            schedule_steps=_env_number("OPTIMSPEC_BENCH_SCHEDULE_STEPS", DEFAULT_SCHEDULE_STEPS, int, minimum=1),
+            schedule_rounds=_env_number("OPTIMSPEC_BENCH_SCHEDULE_ROUNDS", DEFAULT_SCHEDULE_ROUNDS, int, minimum=1),
+            shapes=bert_base_like_shapes(scale, layers),
         )
 
     def describe(self) -> dict[str, Any]:
@@ -143,16 +124,21 @@ class BenchConfig:
         return {
             "shape_set": "bert-base-like",
             "scale": self.scale,
+            "layers": self.layers,
             "tensors": len(self.shapes),
             "params": self.numel,
             "rounds": self.rounds,
             "warmup_rounds": self.warmup_rounds,
             "min_time": self.min_time,
             "threads": self.threads,
+            "schedule_steps": self.schedule_steps,
+            "schedule_rounds": self.schedule_rounds,
         }
 
 
 _CONFIG: BenchConfig | None = None
+#: ``kernel_build_seconds`` and ``kernel_build_cached`` once :func:`kernel_build` ran.
+_KERNEL_BUILD: dict[str, Any] = {}
 
 
 def _config() -> BenchConfig:
@@ -173,13 +159,14 @@ def pytest_report_header(config: pytest.Config) -> str:
     return (
         f"optimspec bench: bert-base-like x{summary['scale']:g} = {summary['params']:,} params in "
         f"{summary['tensors']} tensors; >= {summary['rounds']} rounds and >= {summary['min_time']:g} s "
-        f"after {summary['warmup_rounds']} warmup; threads: {summary['threads'] or 'framework default'}"
+        f"after {summary['warmup_rounds']} warmup; schedules: {summary['schedule_rounds']} rounds of "
+        f"{summary['schedule_steps']:,} steps; threads: {summary['threads'] or 'framework default'}"
     )
 
 
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list[Any], output_json: dict[str, Any]) -> None:
-    """Save the shape-set summary under ``"optimspec"`` in the run's JSON (read by ``ratios.py``)."""
-    output_json["optimspec"] = _config().describe()
+    """Save the configuration and the kernel build under ``"optimspec"`` in the run's JSON."""
+    output_json["optimspec"] = _config().describe() | _KERNEL_BUILD
 
 
 @pytest.fixture(scope="session")
@@ -188,43 +175,54 @@ def bench_config() -> BenchConfig:
     return _config()
 
 
-@dataclass(frozen=True)
-class HostTensors:
-    """Float32 NumPy params and gradients of the shape set; frameworks copy them, never mutate."""
-
-    params: tuple[np.ndarray, ...]
-    grads: tuple[np.ndarray, ...]
+@pytest.fixture(scope="session")
+def host_tensors(bench_config: BenchConfig) -> HostTensors:
+    """The seeded float32 params and gradients of the session's shape set."""
+    return HostTensors.draw(bench_config.shapes)
 
 
 @pytest.fixture(scope="session")
-def host_tensors(bench_config: BenchConfig) -> HostTensors:
-    """Seeded params ~ N(0, 0.02²) (BERT's init) and gradients ~ N(0, 1e-3²), as float32."""
-    rng = np.random.default_rng(SEED)
+def kernel_build() -> Iterator[None]:
+    """Build optimspec.torch's fused kernels in a fresh, temporary ``OPTIMSPEC_CACHE_DIR`` and record
+    the compile time (``cached`` is true only if this process had loaded them before; both are
+    ``None`` where the kernels cannot be built, and then the fused rows time the compiler-free
+    fallback).
 
-    def draw(shape: Shape, std: float) -> np.ndarray:
-        return rng.standard_normal(shape, dtype=np.float32) * np.float32(std)
-
-    params = tuple(draw(shape, 0.02) for shape in bench_config.shapes)
-    grads = tuple(draw(shape, 1e-3) for shape in bench_config.shapes)
-    return HostTensors(params, grads)
-
-
-@pytest.fixture
-def torch_params(host_tensors: HostTensors, bench_config: BenchConfig) -> list[torch.nn.Parameter]:
-    """Fresh float32 torch params (one per shape) whose ``.grad`` is already set.
-
-    Function-scoped: each benchmark's optimizer mutates its own copy. Applies
-    ``OPTIMSPEC_BENCH_THREADS`` to torch.
+    The memory probes inherit the directory, so they load this build instead of compiling again.
     """
-    torch = pytest.importorskip("torch")
-    if bench_config.threads is not None:
-        torch.set_num_threads(bench_config.threads)
-    params = []
-    for value, grad in zip(host_tensors.params, host_tensors.grads):
-        param = torch.nn.Parameter(torch.from_numpy(value.copy()))
-        param.grad = torch.from_numpy(grad.copy())
-        params.append(param)
-    return params
+    kernels = pytest.importorskip("optimspec.torch._kernels")
+    previous = os.environ.get(kernels.CACHE_ENV)
+    with tempfile.TemporaryDirectory(prefix="optimspec-bench-kernels-") as cache:
+        os.environ[kernels.CACHE_ENV] = cache
+        info = kernels.build_info()  # None without a C compiler: the fused rows time the fallback
+        _KERNEL_BUILD.update(
+            kernel_build_seconds=None if info is None else info.seconds,
+            kernel_build_cached=None if info is None else info.cached,
+        )
+        try:
+            yield
+        finally:
+            if previous is None:
+                del os.environ[kernels.CACHE_ENV]
+            else:
+                os.environ[kernels.CACHE_ENV] = previous
+
+
+@pytest.fixture(scope="session")
+def memory_of(bench_config: BenchConfig, request: pytest.FixtureRequest) -> Callable[[str], GroupMemory]:
+    """The memory probe's figures of an optimizer group. The first request for a framework probes
+    all of its groups that this session benchmarks, in one child process."""
+    measured: dict[str, GroupMemory] = {}
+
+    def of(group: str) -> GroupMemory:
+        if group not in measured:
+            framework = OPTIMIZER_GROUPS[group].framework
+            selected = {item.callspec.params.get("group") for item in request.session.items if hasattr(item, "callspec")}
+            names = [name for name, spec in OPTIMIZER_GROUPS.items() if spec.framework == framework and name in selected | {group}]
+            measured.update(probe_groups(names, bench_config.scale, bench_config.layers, bench_config.threads))
+        return measured[group]
+
+    return of
 
 
 class Measure(Protocol):
@@ -234,37 +232,40 @@ class Measure(Protocol):
         self,
         step: Callable[[], object],
         *,
+        group: str,
         label: str,
         baseline: str,
         rounds: int | None = None,
         warmup_rounds: int | None = None,
-        iterations: int = 1,
+        **extra_info: Any,
     ) -> int: ...
 
 
 @pytest.fixture
 def measure(benchmark: BenchmarkFixture, bench_config: BenchConfig) -> Measure:
-    """Time ``step`` with ``benchmark.pedantic`` and label the result for ``ratios.py``.
+    """Time ``step`` with ``benchmark.pedantic`` in ``group``, and label the result for ``ratios.py``.
 
     With ``rounds=None`` (optimizer steps), ``step`` first runs once untimed (creating the
     optimizer state, tracing and compiling a ``tf.function``) and once timed, and that time sets
-    the rounds (:meth:`BenchConfig.rounds_for`); explicit ``rounds`` (with ``iterations`` calls per
-    round) skip this probe. ``warmup_rounds`` defaults to the session's. The group comes from the
-    test's ``@pytest.mark.benchmark(group=...)``. Returns how many times ``step`` ran at least (once
-    under ``--benchmark-disable``; pytest-benchmark adds a call after looped rounds and under
-    ``--benchmark-cprofile``), so a test can check that the steps really happened.
+    the rounds (:meth:`BenchConfig.rounds_for`); explicit ``rounds`` skip this probe.
+    ``warmup_rounds`` defaults to the session's. ``extra_info`` keywords are saved with the result.
+    Returns how many times ``step`` ran at least (once under ``--benchmark-disable``;
+    pytest-benchmark adds a call under ``--benchmark-cprofile``), so a test can check that the
+    steps really happened.
     """
 
     def run(
         step: Callable[[], object],
         *,
+        group: str,
         label: str,
         baseline: str,
         rounds: int | None = None,
         warmup_rounds: int | None = None,
-        iterations: int = 1,
+        **extra_info: Any,
     ) -> int:
-        benchmark.extra_info.update(label=label, baseline=baseline)
+        benchmark.group = group
+        benchmark.extra_info.update(label=label, baseline=baseline, **extra_info)
         if benchmark.disabled:
             benchmark.pedantic(step)
             return 1
@@ -275,7 +276,7 @@ def measure(benchmark: BenchmarkFixture, bench_config: BenchConfig) -> Measure:
             step()
             rounds, probe_calls = bench_config.rounds_for(time.perf_counter() - start), 2
         warmup_rounds = bench_config.warmup_rounds if warmup_rounds is None else warmup_rounds
-        benchmark.pedantic(step, rounds=rounds, warmup_rounds=warmup_rounds, iterations=iterations)
-        return probe_calls + (warmup_rounds + rounds) * iterations
+        benchmark.pedantic(step, rounds=rounds, warmup_rounds=warmup_rounds)
+        return probe_calls + warmup_rounds + rounds
 
     return run

@@ -1,52 +1,43 @@
-"""``scheduler.step()`` of optimspec.torch's cosine-with-warmup schedule against transformers'.
+"""Computing the learning rate of 10⁶ steps: optimspec.torch's schedules against transformers'.
 
-Group ``schedule-cosine``, baseline ``transformers``. Both are ``LambdaLR``s over a one-param
-optimizer, so the time is the lr lambda plus torch's scheduler bookkeeping (a few microseconds):
-the ratio shows parity, not a speedup. Each round runs many steps to get above the timer's
-resolution; the steps run past ``num_training_steps`` without harm (the cosine rises again).
+Groups ``schedule-cosine`` and ``schedule-linear`` of ``implementations.SCHEDULE_GROUPS``, baseline
+``transformers``. One round builds the schedule for ``OPTIMSPEC_BENCH_SCHEDULE_STEPS`` training
+steps (default 10⁶, 1 % warmup) over a one-param SGD optimizer and runs ``scheduler.step()`` and
+``scheduler.get_last_lr()`` that many times; building it costs microseconds of the round's seconds.
+Both libraries' schedules are ``LambdaLR``s, so the time is the λ plus torch's scheduler
+bookkeeping. The scale of the run does not matter here (``make bench`` runs these once).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
-
-torch = pytest.importorskip("torch")
-optimspec_torch = pytest.importorskip("optimspec.torch")
-transformers_optimization = pytest.importorskip("transformers.optimization")
+from implementations import SCHEDULE_GROUPS
 
 if TYPE_CHECKING:
-    from conftest import Measure
+    from conftest import BenchConfig, Measure
 
-BASELINE = "transformers"
-WARMUP_STEPS = 100
-TRAINING_STEPS = 10_000
-ROUNDS = 50
-WARMUP_ROUNDS = 2
-STEPS_PER_ROUND = 200
+pytest.importorskip("torch")
+pytest.importorskip("optimspec.torch")
+pytest.importorskip("transformers.optimization")
 
-ScheduleFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
-COSINE: dict[str, ScheduleFactory] = {
-    "optimspec": optimspec_torch.get_cosine_schedule_with_warmup,
-    "transformers": transformers_optimization.get_cosine_schedule_with_warmup,
-}
+CASES = [(group.name, label) for group in SCHEDULE_GROUPS.values() for label in group.labels]
 
 
-@pytest.mark.benchmark(group="schedule-cosine")
-@pytest.mark.parametrize("label", list(COSINE))
-def test_cosine_schedule_step(measure: Measure, label: str) -> None:
-    """One ``scheduler.step()`` of a cosine schedule with linear warmup."""
-    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
-    scheduler = COSINE[label](optimizer, num_warmup_steps=WARMUP_STEPS, num_training_steps=TRAINING_STEPS)
-    optimizer.step()  # after the scheduler wraps it, so torch does not warn that the scheduler stepped first
-    calls = measure(
-        scheduler.step,
+@pytest.mark.parametrize(("group", "label"), CASES)
+def test_lr_trace(measure: Measure, bench_config: BenchConfig, group: str, label: str) -> None:
+    """The lr of every step of a schedule."""
+    spec = SCHEDULE_GROUPS[group]
+    steps = bench_config.schedule_steps
+    last_epochs: list[int] = []
+    measure(
+        lambda: last_epochs.append(spec.lr_trace(label, steps)),
+        group=group,
         label=label,
-        baseline=BASELINE,
-        rounds=ROUNDS,
-        warmup_rounds=WARMUP_ROUNDS,
-        iterations=STEPS_PER_ROUND,
+        baseline=spec.baseline,
+        rounds=bench_config.schedule_rounds,
+        warmup_rounds=0,
+        steps=steps,
     )
-    assert scheduler.last_epoch >= calls  # the constructor's own step leaves last_epoch at 0
+    assert last_epochs and set(last_epochs) == {steps}, f"rounds ended at last_epoch {sorted(set(last_epochs))}, not {steps}"
