@@ -81,20 +81,53 @@ def _constant_with_warmup_lambda(step: int, *, num_warmup_steps: int) -> float:
     return _ramp(step, num_warmup_steps) if step < num_warmup_steps else 1.0
 
 
-def _linear_lambda(step: int, *, num_warmup_steps: int, num_training_steps: int) -> float:
+# The two most used schedules take their step-independent subexpressions precomputed (the same
+# floats upstream computes at every step, so the same bits) and no helper calls: a scheduler step
+# is then faster than transformers'.
+
+
+def _linear_lambda(step: int, *, num_warmup_steps: int, num_training_steps: int, warmup_div: float, decay_div: float) -> float:
+    """``warmup_div = float(max(1, W))``, ``decay_div = float(max(1, T − W))``."""
     if step < num_warmup_steps:
-        return _ramp(step, num_warmup_steps)
-    return max(0.0, float(num_training_steps - step) / float(max(1, num_training_steps - num_warmup_steps)))
+        return float(step) / warmup_div
+    factor = float(num_training_steps - step) / decay_div
+    return factor if factor > 0.0 else 0.0  # upstream's max(0.0, factor), NaN included, without the call
+
+
+def _linear_partial(num_warmup_steps: int, num_training_steps: int) -> Callable[[int], float]:
+    return partial(
+        _linear_lambda,
+        num_warmup_steps=num_warmup_steps,
+        num_training_steps=num_training_steps,
+        warmup_div=float(max(1, num_warmup_steps)),
+        decay_div=float(max(1, num_training_steps - num_warmup_steps)),
+    )
 
 
 def _cosine_lambda(
-    step: int, *, num_warmup_steps: int, num_training_steps: int, num_cycles: float, min_lr_rate: float = 0.0
+    step: int, *, num_warmup_steps: int, warmup_div: float, decay_div: float, omega: float, keep: float, min_lr_rate: float
 ) -> float:
-    # Plain cosine is this with min_lr_rate=0.0 (so is upstream's, through a shadowed definition).
+    """``omega = π·float(nc)·2`` (upstream's left-to-right product before ``· progress``) and
+    ``keep = 1 − min_lr_rate``; plain cosine is this with min_lr_rate=0.0 (so is upstream's,
+    through a shadowed definition)."""
     if step < num_warmup_steps:
-        return _ramp(step, num_warmup_steps)
-    factor = _cosine(_progress(step, num_warmup_steps, num_training_steps), num_cycles)
-    return max(0, _floor_at(factor, min_lr_rate))
+        return float(step) / warmup_div
+    factor = 0.5 * (1.0 + math.cos(omega * (float(step - num_warmup_steps) / decay_div))) * keep + min_lr_rate
+    return factor if factor > 0 else 0  # upstream's max(0, factor): the int 0 below zero, as there
+
+
+def _cosine_partial(
+    num_warmup_steps: int, num_training_steps: int, num_cycles: float, min_lr_rate: float = 0.0
+) -> Callable[[int], float]:
+    return partial(
+        _cosine_lambda,
+        num_warmup_steps=num_warmup_steps,
+        warmup_div=float(max(1, num_warmup_steps)),
+        decay_div=float(max(1, num_training_steps - num_warmup_steps)),
+        omega=math.pi * float(num_cycles) * 2.0,
+        keep=1 - min_lr_rate,
+        min_lr_rate=min_lr_rate,
+    )
 
 
 def _hard_restarts_lambda(step: int, *, num_warmup_steps: int, num_training_steps: int, num_cycles: float) -> float:
@@ -356,7 +389,7 @@ def get_linear_schedule_with_warmup(
     _check_steps(
         "get_linear_schedule_with_warmup", num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps
     )
-    lr_lambda = partial(_linear_lambda, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps)
+    lr_lambda = _linear_partial(num_warmup_steps, num_training_steps)
     return _lambda_lr("get_linear_schedule_with_warmup", optimizer, lr_lambda, last_epoch)
 
 
@@ -404,12 +437,7 @@ def get_cosine_schedule_with_warmup(
     owner = "get_cosine_schedule_with_warmup"
     _check_steps(owner, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps)
     _check_num_cycles(owner, num_cycles)
-    lr_lambda = partial(
-        _cosine_lambda,
-        num_warmup_steps=num_warmup_steps,
-        num_training_steps=num_training_steps,
-        num_cycles=num_cycles,
-    )
+    lr_lambda = _cosine_partial(num_warmup_steps, num_training_steps, num_cycles)
     return _lambda_lr("get_cosine_schedule_with_warmup", optimizer, lr_lambda, last_epoch)
 
 
@@ -688,13 +716,7 @@ def get_cosine_with_min_lr_schedule_with_warmup(
     owner = "get_cosine_with_min_lr_schedule_with_warmup"
     _check_steps(owner, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps)
     _check_num_cycles(owner, num_cycles)
-    lr_lambda = partial(
-        _cosine_lambda,
-        num_warmup_steps=num_warmup_steps,
-        num_training_steps=num_training_steps,
-        num_cycles=num_cycles,
-        min_lr_rate=_min_lr_rate(owner, optimizer, min_lr, min_lr_rate),
-    )
+    lr_lambda = _cosine_partial(num_warmup_steps, num_training_steps, num_cycles, _min_lr_rate(owner, optimizer, min_lr, min_lr_rate))
     return _lambda_lr("get_cosine_with_min_lr_schedule_with_warmup", optimizer, lr_lambda, last_epoch)
 
 
