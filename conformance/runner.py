@@ -36,7 +36,7 @@ import numpy as np
 
 from optimspec.reference import registry
 from optimspec.reference import run as ref
-from optimspec.reference._dtypes import EPS, round_to
+from optimspec.reference._dtypes import EPS, representable, round_to
 
 from . import compare, golden
 from .adapters.base import Adapter, Capabilities, Unsupported
@@ -285,11 +285,36 @@ def _checkpoints(case: Case) -> list[dict[str, Any]]:
     ]
 
 
-def _compare_params(check: _Check, actual: Mapping[str, Any], expected: Mapping[str, np.ndarray], scale_of: Callable[[str], np.ndarray], eps: float, k: float, label: str) -> None:
+def _compare_params(check: _Check, actual: Mapping[str, Any], expected: Mapping[str, np.ndarray], scale_of: Callable[[str], np.ndarray], dtype: str, k: float, label: str, metric: str = "scaled") -> None:
     for name, exp in expected.items():
         if name not in actual:
             raise CaseError(f"{label}: the adapter returned no tensor {name!r}")
-        check.add(f"params[{name}] {label}", compare.compare(_as_array(actual[name], exp, f"params[{name}]"), exp, scale_of(name), eps, k))
+        check.add(f"params[{name}] {label}", compare.by_metric(metric, _as_array(actual[name], exp, f"params[{name}]"), exp, scale_of(name), dtype, k))
+
+
+def _scalar_fields(algorithm: str) -> set[str]:
+    """State fields the reference declares as scalar statistics (Adafactor's ``RMS``), not tensors."""
+    annotations = registry.module(algorithm).State.__annotations__
+    return {name for name, hint in annotations.items() if getattr(hint, "__forward_arg__", hint) == "Scalar"}
+
+
+def check_state_dtype(check: _Check, actual: Mapping[str, Mapping[str, Any]], algorithm: str, state_dtype: str, label: str) -> None:
+    """Every exported state tensor must hold values of the spec's state dtype (``state_dtype`` of
+    the group: float32 for half params). State kept wider than that shows here; state kept
+    narrower fails the state budgets, which are in the state dtype's ε. Counters and scalar
+    statistics are not tensors and are not checked."""
+    scalars = _scalar_fields(algorithm)
+    for name, fields in actual.items():
+        for key, value in (fields or {}).items():
+            if value is None or key in scalars or isinstance(value, (bool, int, np.integer)):
+                continue
+            array = np.asarray(value, dtype=np.float64)
+            if not representable(state_dtype, array):
+                bad = next(float(v) for v in array.reshape(-1) if not representable(state_dtype, np.array([v])))
+                check.add(
+                    f"state[{name}].{key} {label}",
+                    compare.Comparison(False, np.inf, np.inf, None, 0.0, f"holds {bad!r}, not a {state_dtype} value: the state is kept in a wider dtype than the spec's {state_dtype}"),
+                )
 
 
 def _compare_state(check: _Check, actual: Mapping[str, Mapping[str, Any]], expected: Mapping[str, Mapping[str, Any]], scales: Mapping[str, Mapping[str, Any]], eps: float, k: float, label: str) -> None:
@@ -376,6 +401,16 @@ def _copied(*values: Any) -> tuple[Any, ...]:
     return copy.deepcopy(values)
 
 
+def _teacher_forced_state_budget(case: Case) -> tuple[float, float]:
+    """(ε, k) of teacher-forced state checks: the group's ``state`` budget where the state dtype is
+    wider than the params' (half params), else the params' own."""
+    tolerance = case.group["tolerance"]["teacher_forced"]
+    state = tolerance.get("state")
+    if state is None:
+        return EPS[case.group["dtype"]], tolerance["k"]
+    return EPS[state["dtype"]], state["k"]
+
+
 def _run_optimizer(adapter: Adapter, caps: Capabilities, case: Case, modes: Sequence[str]) -> tuple[_Check, list[str], dict[str, Any]]:
     dtype = case.group["dtype"]
     eps = EPS[dtype]
@@ -389,8 +424,9 @@ def _run_optimizer(adapter: Adapter, caps: Capabilities, case: Case, modes: Sequ
     actual_steps: dict[str, dict[int, Any]] = {}
     stepper = adapter.make_optimizer(case.algorithm, case.hparams(), case.param_groups(), dtype)
 
+    state_eps, state_k = _teacher_forced_state_budget(case)
     if "teacher_forced" in modes and caps.can_load_state:
-        k = tolerance["teacher_forced"]["k"]
+        k, metric = tolerance["teacher_forced"]["k"], tolerance["teacher_forced"]["metric"]
         tf_steps = {}
         for t in [c["step"] for c in checkpoints if c["step"] >= 1 and c["step"] - 1 in by_step]:
             before, after = by_step[t - 1], by_step[t]
@@ -399,9 +435,11 @@ def _run_optimizer(adapter: Adapter, caps: Capabilities, case: Case, modes: Sequ
             tf_steps[t] = got
             label = f"at step {t} (teacher_forced)"
             scales = teacher_forced_scales(case, before, after, grads[t - 1])
-            _compare_params(check, got, after["params"], scales.params.__getitem__, eps, k, label)
+            _compare_params(check, got, after["params"], scales.params.__getitem__, dtype, k, label, metric)
             if caps.can_export_state:
-                _compare_state(check, stepper.export_state(), after["state"], scales.state, eps, k, label)
+                exported = stepper.export_state()
+                _compare_state(check, exported, after["state"], scales.state, state_eps, state_k, label)
+                check_state_dtype(check, exported, case.algorithm, case.group["state_dtype"], label)
         actual_steps["teacher_forced"] = tf_steps
         ran.append("teacher_forced")
 
@@ -423,9 +461,11 @@ def _run_optimizer(adapter: Adapter, caps: Capabilities, case: Case, modes: Sequ
                 k = fr["k"] + fr["growth_per_step"] * t
                 label = f"at step {t} (free_running)"
                 scales = fr_scales[t]
-                _compare_params(check, got, by_step[t]["params"], scales.params.__getitem__, eps, k, label)
+                _compare_params(check, got, by_step[t]["params"], scales.params.__getitem__, dtype, k, label)
                 if caps.can_export_state:
-                    _compare_state(check, stepper.export_state(), by_step[t]["state"], scales.state, eps, k, label)
+                    exported = stepper.export_state()
+                    _compare_state(check, exported, by_step[t]["state"], scales.state, eps, k, label)
+                    check_state_dtype(check, exported, case.algorithm, case.group["state_dtype"], label)
         actual_steps["free_running"] = fr_steps
         ran.append("free_running")
     return check, ran, actual_steps
@@ -440,7 +480,7 @@ def diagnose_optimizer(case: Case, actual_steps: Mapping[str, Mapping[int, Any]]
     hparams, groups = case.hparams(), case.param_groups()
     tf_actual = actual_steps.get("teacher_forced", {})
     fr_actual = actual_steps.get("free_running", {})
-    k_tf = case.group["tolerance"]["teacher_forced"]["k"]
+    k_tf, metric_tf = case.group["tolerance"]["teacher_forced"]["k"], case.group["tolerance"]["teacher_forced"]["metric"]
     fr = case.group["tolerance"]["free_running"]
     params0 = decode_tensors(case.raw["params"])
     spec_scales = free_running_scales(case, checkpoints, grads) if fr_actual and not tf_actual else {}
@@ -455,7 +495,7 @@ def diagnose_optimizer(case: Case, actual_steps: Mapping[str, Mapping[int, Any]]
                 alt, _ = ref.optimizer_step(algorithm, before["params"], grads[t - 1], state, hparams, groups=groups, variant=variant, dtype=dtype)
                 scales = teacher_forced_scales(case, before, {"params": alt}, grads[t - 1], variant)
                 for n, exp in alt.items():
-                    worst = max(worst, compare.compare(np.asarray(got[n], float), exp, scales.params[n], eps, k_tf).max_k / k_tf)
+                    worst = max(worst, compare.by_metric(metric_tf, np.asarray(got[n], float), exp, scales.params[n], dtype, k_tf).max_k / k_tf)
             if fr_actual and not tf_actual:
                 traj = ref.optimizer_trajectory(algorithm, params0, grads, hparams, groups=groups, variant=variant, dtype=dtype)
                 for t, got in fr_actual.items():
@@ -682,7 +722,7 @@ def tolerance_of(case: Case) -> tuple[str, dict[str, Any]]:
     if case.invalid:
         return "rejects", {}
     if case.kind == "optimizer":
-        return "scaled", dict(case.group["tolerance"])
+        return case.group["tolerance"]["teacher_forced"]["metric"], dict(case.group["tolerance"])
     return case.group["tolerance"]["metric"], dict(case.group["tolerance"])
 
 

@@ -45,6 +45,16 @@ def round_to(dtype: str, values: np.ndarray) -> np.ndarray:
     raise ValueError(f"dtype={dtype!r} is not one of {', '.join(DTYPES)}")
 
 
+def float32_for_half(param_dtype: str) -> str:
+    """The dtype optimizer state is kept in: float32 for float16/bfloat16 params (whose step is
+    computed in float32 and rounded once), the param's own dtype otherwise.
+
+    >>> float32_for_half("bfloat16"), float32_for_half("float64")
+    ('float32', 'float64')
+    """
+    return "float32" if param_dtype in ("float16", "bfloat16") else param_dtype
+
+
 def representable(dtype: str, values: np.ndarray) -> bool:
     """True when every value survives rounding to ``dtype`` unchanged (NaN counts as representable)."""
     values = np.asarray(values, dtype=np.float64)

@@ -303,11 +303,53 @@ def _full(dtype: str, seed: int, shapes: dict[str, tuple[int, ...]], trajectory:
     ]
 
 
+def _sub_ulp_updates(dtype: str, seed: int) -> OptimizerGroup:
+    lr = {"float16": 1e-5, "bfloat16": 1e-4}[dtype]
+    return OptimizerGroup(
+        name="sub-ulp-updates",
+        dtype=dtype,
+        description="updates below half an ulp of the param are lost at every step: nothing may change",
+        # Below one ulp and no growth: a param that moves at all fails (a persistent float32 copy of
+        # the weights would move these by an ulp within 60 steps).
+        free_running_k=0.25,
+        free_running_growth=0.0,
+        cases=[
+            OptimizerCase(
+                name=f"{name}-t60",
+                params={"p": 1.0 + 0.75 * np.abs(normal(seed + i, shape))},
+                grads=[{"p": 0.5 + np.abs(g["p"])} for g in grad_sequence(seed + 10 + i, {"p": shape}, 60, scale=0.1)],
+                hparams={"relative_step": False, "scale_parameter": False, "lr": lr},
+                checkpoints=[0, 1, 2, 30, 59, 60],
+                description=f"params in [1, 4), lr {lr:g}, gradients of one sign: each update (≈ lr) is below half an ulp, 60 of them are not",
+            )
+            for i, (name, shape) in enumerate({"vector": (6,), "matrix": (2, 3)}.items())
+        ],
+    )
+
+
+def _underflow(seed: int) -> OptimizerGroup:
+    return OptimizerGroup(
+        name="underflow",
+        dtype="float16",
+        description="gradients whose squares underflow in float16 (the float32 statistics hold them)",
+        cases=[
+            _option_case(
+                name, {}, seed + 10 * i, 2, shape=shape, grad_scale=1e-4,
+                description="|g| ≈ 1e-4: g·g ≈ 1e-8 is below float16's smallest subnormal; computed in float16, U would be eps1 alone",
+            )
+            for i, (name, shape) in enumerate({"tiny-grads-vector": (6,), "tiny-grads-matrix": (3, 4)}.items())
+        ],
+    )
+
+
 GROUPS = [
     *_full("float64", 1000, {**SHAPES, **LARGE_SHAPES}, _matrix_trajectory),
     *_full("float32", 2000, {**SHAPES, **SMALL_SHAPES}, _options_trajectory),
     _half("float16", 3000),
     _half("bfloat16", 4000),
+    _sub_ulp_updates("float16", 5000),
+    _sub_ulp_updates("bfloat16", 5100),
+    _underflow(5200),
 ]
 
 INVALID = [

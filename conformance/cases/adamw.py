@@ -1,5 +1,7 @@
 """Golden cases for ``adamw`` (transformers' legacy AdamW)."""
 
+import numpy as np
+
 from ._build import InvalidCase, OptimizerCase, OptimizerGroup, grad_sequence, normal, special_values_group, trajectory_group
 
 SHAPES = {"scalar": (), "vector": (7,), "matrix": (4, 5), "tensor3": (2, 3, 4), "kernel4": (2, 2, 3, 3)}
@@ -101,7 +103,98 @@ def _groups(dtype: str, seed: int) -> list[OptimizerGroup]:
     ]
 
 
-GROUPS = _groups("float64", 1000) + [g for g in _groups("float32", 2000)]
+def _half(dtype: str, seed: int) -> list[OptimizerGroup]:
+    """float16/bfloat16 params: float32 moments and compute, the param rounded once per step."""
+    sub_ulp_lr = {"float16": 1e-5, "bfloat16": 1e-4}[dtype]
+    groups = [
+        OptimizerGroup(
+            name="half",
+            dtype=dtype,
+            description="half-precision params and grads: float32 moments, the step computed in float32 and the param rounded once",
+            cases=[
+                _shape_case("vector", (7,), seed, steps=3),
+                _shape_case("matrix", (4, 5), seed + 10, steps=2),
+                OptimizerCase(
+                    name="large-lr-decay-t3",
+                    params={"p": normal(seed + 20, (3, 4))},
+                    grads=grad_sequence(seed + 21, {"p": (3, 4)}, 3),
+                    hparams={"lr": 0.1, "weight_decay": 0.5, "eps": 1e-8},
+                    description="updates of many ulps: the decay after the update and the bias-corrected step show in the rounded param",
+                ),
+                OptimizerCase(
+                    name="no-bias-correction-t3",
+                    params={"p": normal(seed + 30, (6,))},
+                    grads=grad_sequence(seed + 31, {"p": (6,)}, 3),
+                    hparams={"lr": 3e-2, "correct_bias": False, "betas": (0.8, 0.95), "eps": 1e-3},
+                    description="correct_bias=False, non-default betas and a large ε",
+                ),
+                OptimizerCase(
+                    name="two-param-groups-t3",
+                    params={"a": normal(seed + 40, (4,)), "b": normal(seed + 41, (2, 2))},
+                    grads=grad_sequence(seed + 42, {"a": (4,), "b": (2, 2)}, 3),
+                    hparams={"lr": 1e-2},
+                    param_groups=[{"params": ["a"], "hparams": {}}, {"params": ["b"], "hparams": {"lr": 5e-2, "weight_decay": 0.1}}],
+                    description="two param groups with different lr and weight decay",
+                ),
+                OptimizerCase(
+                    name="missing-grad-t3",
+                    params={"a": normal(seed + 50, (3,)), "b": normal(seed + 51, (3,))},
+                    grads=[{"a": normal(seed + 52, (3,)), "b": None}, {"a": normal(seed + 53, (3,)), "b": normal(seed + 54, (3,))}, {"a": None, "b": normal(seed + 55, (3,))}],
+                    hparams={"lr": 1e-2},
+                    description="a tensor without a gradient is skipped: its step counter does not advance",
+                ),
+                OptimizerCase(
+                    name="vector-t20",
+                    params={"p": normal(seed + 60, (8,))},
+                    grads=grad_sequence(seed + 61, {"p": (8,)}, 20),
+                    hparams={"lr": 1e-2, "weight_decay": 0.01},
+                    checkpoints=[0, 1, 2, 10, 19, 20],
+                    description="20 steps with decay",
+                ),
+            ],
+        ),
+        special_values_group(dtype, normal(seed + 70, (4,)), {"lr": 1e-2}),
+        OptimizerGroup(
+            name="sub-ulp-updates",
+            dtype=dtype,
+            description="updates below half an ulp of the param are lost at every step: nothing may change",
+            # Free-running budget below one ulp with no growth: a param that moves at all fails
+            # (a persistent float32 copy of the weights would move these by an ulp within 60 steps).
+            free_running_k=0.25,
+            free_running_growth=0.0,
+            cases=[
+                OptimizerCase(
+                    name="same-sign-grads-t60",
+                    params={"p": 1.0 + 0.75 * np.abs(normal(seed + 80, (6,)))},
+                    grads=[{"p": 0.5 + np.abs(g["p"])} for g in grad_sequence(seed + 81, {"p": (6,)}, 60, scale=0.1)],
+                    hparams={"lr": sub_ulp_lr},
+                    checkpoints=[0, 1, 2, 30, 59, 60],
+                    description=f"params in [1, 4), lr {sub_ulp_lr:g}, gradients of one sign: each update (≈ lr) is below half an ulp, 60 of them are not",
+                ),
+            ],
+        ),
+    ]
+    if dtype == "float16":
+        groups.append(
+            OptimizerGroup(
+                name="underflow",
+                dtype=dtype,
+                description="gradients whose squares underflow in float16 (the float32 moments hold them)",
+                cases=[
+                    OptimizerCase(
+                        name="tiny-grads-t3",
+                        params={"p": normal(seed + 90, (8,))},
+                        grads=grad_sequence(seed + 91, {"p": (8,)}, 3, scale=1e-4),
+                        hparams={"lr": 1e-2},
+                        description="|g| ≈ 1e-4: g·g ≈ 1e-8 is below float16's smallest subnormal; computed in float16 the second moment would be 0",
+                    ),
+                ],
+            )
+        )
+    return groups
+
+
+GROUPS = _groups("float64", 1000) + _groups("float32", 2000) + _half("float16", 3000) + _half("bfloat16", 4000)
 
 INVALID = [
     InvalidCase("lr-negative", {"lr": -1e-3}, "lr", "a negative learning rate"),

@@ -15,11 +15,12 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from optimspec.conformance import golden, runner
+from optimspec.conformance import compare, golden, runner
 from optimspec.conformance.adapters.torch_helpers import LambdaScheduleRunner
 from optimspec.conformance.adapters.base import Unsupported
 from optimspec.conformance.adapters.optimspec_torch import PATHS, OptimspecTorchAdapter
 from optimspec.conformance.adapters.transformers_v5 import TransformersAdapter
+from optimspec.reference._dtypes import round_to
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +63,71 @@ def test_every_other_path_conforms(golden_files, variant):
     assert ran == set(PATHS[variant])
     assert len([r for r in results if r.outcome == "pass"]) > 30 * len(ran)
     assert not _failing(results)
+
+
+# --------------------------------------------------------------------------------------------------
+# half precision is budgeted in ulps: two ulps off fails every case
+# --------------------------------------------------------------------------------------------------
+
+HALF = ("float16", "bfloat16")
+
+
+class _TwoUlpsOffStepper:
+    """optimspec.torch's stepper with every returned param moved two ulps of its dtype up."""
+
+    def __init__(self, stepper, dtype: str) -> None:
+        self.stepper, self.dtype = stepper, dtype
+        self.init, self.load_state, self.export_state = stepper.init, stepper.load_state, stepper.export_state
+
+    def step(self, grads):
+        return {n: p + 2 * compare.ulp(self.dtype, p) for n, p in self.stepper.step(grads).items()}
+
+
+class _TwoUlpsOffAdapter(OptimspecTorchAdapter):
+    def make_optimizer(self, algorithm, hparams, param_groups, dtype):
+        return _TwoUlpsOffStepper(super().make_optimizer(algorithm, hparams, param_groups, dtype), dtype)
+
+
+def test_two_ulps_of_error_on_every_half_precision_adafactor_output_fails(golden_files):
+    options = runner.Options(select=("optim/adafactor/",), dtypes=HALF, explain=False)
+    honest = [r for r in runner.run(OptimspecTorchAdapter(), golden_files, options) if r.dtype in HALF]
+    off = [r for r in runner.run(_TwoUlpsOffAdapter(), golden_files, options) if r.dtype in HALF]
+    assert len(off) >= 16 and all(r.outcome == "pass" for r in honest), _failing(honest)
+    assert [r.id for r in off if r.outcome != "fail"] == [], "2 ulps off must fail every half-precision Adafactor case"
+    assert all("ulp" in r.message for r in off), [r.message for r in off]
+
+
+class _StateAsStepper:
+    """optimspec.torch's stepper exporting its state arrays through ``transform``."""
+
+    def __init__(self, stepper, transform) -> None:
+        self.stepper, self.transform = stepper, transform
+        self.init, self.load_state, self.step = stepper.init, stepper.load_state, stepper.step
+
+    def export_state(self):
+        return {n: {k: v if isinstance(v, int) else self.transform(v) for k, v in f.items()} for n, f in self.stepper.export_state().items()}
+
+
+def _state_as(transform):
+    class Adapter(OptimspecTorchAdapter):
+        def make_optimizer(self, algorithm, hparams, param_groups, dtype):
+            return _StateAsStepper(super().make_optimizer(algorithm, hparams, param_groups, dtype), transform)
+
+    return Adapter()
+
+
+@pytest.mark.parametrize(
+    ("dtype", "transform", "says"),
+    [
+        ("float16", lambda v: round_to("float16", v), "ε·S"),  # half-precision moments: off by far more than float32 ε
+        ("bfloat16", lambda v: round_to("bfloat16", v), "ε·S"),
+        ("float32", lambda v: v * (1 + 2.0**-40), "wider dtype"),  # float64 state beside float32 params
+    ],
+)
+def test_the_state_dtype_is_checked(golden_files, dtype, transform, says):
+    options = runner.Options(select=("optim/adamw/half/", "optim/adamw/shapes/"), dtypes=(dtype,), explain=False)
+    results = [r for r in runner.run(_state_as(transform), golden_files, options) if r.dtype == dtype]
+    assert results and all(r.outcome == "fail" and "state[" in r.message and says in r.message for r in results), [(r.id, r.message) for r in results]
 
 
 # --------------------------------------------------------------------------------------------------
