@@ -88,6 +88,18 @@ def test_every_applicable_golden_case_passes(adapter: OptimspecTfAdapter) -> Non
     assert not [w for w in record.warnings if "cannot load state" in w]
 
 
+@pytest.mark.parametrize("lost", ["weight_decay_rate", "exclude_from_weight_decay"])
+def test_a_get_config_that_loses_a_setting_fails_the_check(adapter: OptimspecTfAdapter, monkeypatch: pytest.MonkeyPatch, lost: str) -> None:
+    """The adapter resumes every optimizer from its serialized config and saved variables."""
+    import optimspec.tf as otf
+
+    original = otf.AdamWeightDecay.get_config
+    monkeypatch.setattr(otf.AdamWeightDecay, "get_config", lambda self: {k: v for k, v in original(self).items() if k != lost})
+    options = runner.Options(select=("optim/adam_weight_decay/decay-names/",), explain=False)
+    results = [r for r in runner.run(adapter, list(golden_files().values()), options) if r.outcome != "unsupported"]
+    assert results and any(r.outcome == "fail" for r in results), [(r.id, r.outcome) for r in results]
+
+
 # --------------------------------------------------------------------------------------------------
 # adam_weight_decay against the reference trajectory
 # --------------------------------------------------------------------------------------------------

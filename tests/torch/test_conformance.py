@@ -65,6 +65,24 @@ def test_every_other_path_conforms(golden_files, variant):
     assert not _failing(results)
 
 
+@pytest.mark.parametrize("cls_name", ["AdamW", "Adafactor"])
+def test_a_state_dict_that_drops_the_step_fails_the_check(golden_files, monkeypatch, cls_name):
+    """The adapter resumes through state_dict()/load_state_dict() bytes after every step."""
+    import optimspec.torch as impl
+
+    cls = getattr(impl, cls_name)
+    original = cls.state_dict
+
+    def without_step(self):
+        saved = original(self)
+        return {**saved, "state": {i: {k: v for k, v in fields.items() if k != "step"} for i, fields in saved["state"].items()}}
+
+    monkeypatch.setattr(cls, "state_dict", without_step)
+    options = runner.Options(select=(f"optim/{cls_name.lower()}/options/",), dtypes=("float32",), explain=False)
+    results = runner.run(OptimspecTorchAdapter(), golden_files, options)
+    assert results and all(r.outcome in ("fail", "error") for r in results if r.metric != "rejects"), [(r.id, r.outcome) for r in results]
+
+
 # --------------------------------------------------------------------------------------------------
 # half precision is budgeted in ulps: two ulps off fails every case
 # --------------------------------------------------------------------------------------------------
