@@ -372,11 +372,22 @@ _GROUP_BUILDERS: dict[type, Callable[[str, Any], dict[str, Any]]] = {
 }
 
 
+_GROUP_KINDS: dict[type, str] = {OptimizerGroup: "optimizer", AccumulatorGroup: "accumulator", ScheduleGroup: "schedule"}
+
+
+def _group(algorithm: str, group: Any) -> dict[str, Any]:
+    """One group; a group of another kind than its file's (create_optimizer's optimizer cases in a
+    schedule file) says which kind it is."""
+    built = _GROUP_BUILDERS[type(group)](algorithm, group)
+    kind = _GROUP_KINDS[type(group)]
+    return built if kind == registry.spec(algorithm).kind else {"kind": kind, **built}
+
+
 def build_file(algorithm: str) -> dict[str, Any]:
     """The golden object of one algorithm."""
     module = case_module(algorithm)
     data = _spec_header(algorithm)
-    data["groups"] = [_GROUP_BUILDERS[type(g)](algorithm, g) for g in module.GROUPS]
+    data["groups"] = [_group(algorithm, g) for g in module.GROUPS]
     data["invalid"] = [_invalid_case(algorithm, c) for c in getattr(module, "INVALID", [])]
     data["number_of_cases"] = sum(len(g["cases"]) for g in data["groups"]) + len(data["invalid"])
     ids = [c["id"] for g in data["groups"] for c in g["cases"]] + [c["id"] for c in data["invalid"]]

@@ -13,7 +13,8 @@ What maps onto what (reference names on the left):
 * ``polynomial_decay`` → ``optimspec.tf.PolynomialDecay`` (Keras' ``PolynomialDecay`` with
   construction-time checks); ``warmup`` → ``optimspec.tf.WarmUp(initial, PolynomialDecay(initial,
   decay_steps, end_learning_rate, decay_power), warmup_steps, power)``; ``create_optimizer`` → the
-  schedule ``optimspec.tf.create_optimizer(...)`` returns. Schedules are called eagerly with an
+  schedule ``optimspec.tf.create_optimizer(...)`` returns, and its ``optim/`` cases step the optimizer
+  it returns (``AdamWeightDecay``, or Keras' ``Adam`` without decay) like ``adam_weight_decay``. Schedules are called eagerly with an
   int64 step, as Keras calls them with ``optimizer.iterations``; they compute in float32.
 
 Only the hyperparameters a case gives are passed: an omitted one takes optimspec.tf's own default,
@@ -82,17 +83,28 @@ def resumed(optimizer: Any, variables: Sequence[Any]) -> Any:
     return restored
 
 
-class AdamWeightDecayStepper:
-    """Drives one ``AdamWeightDecay`` per param group over Keras variables named as the golden tensors."""
+def _optimizer_factory(algorithm: str) -> Any:
+    """``hparams -> a fresh optimizer``: ``AdamWeightDecay(**hparams)``, or the optimizer
+    ``create_optimizer(**hparams)`` returns (the reference names are their own argument names)."""
+    _, _, otf = _tf()
+    if algorithm == "adam_weight_decay":
+        return lambda hp: otf.AdamWeightDecay(**hp)
+    return lambda hp: otf.create_optimizer(**hp)[0]
 
-    def __init__(self, hparams: Mapping[str, Any], param_groups: Sequence[Mapping[str, Any]] | None, dtype: str) -> None:
+
+class AdamWeightDecayStepper:
+    """Drives one optimizer per param group (an ``AdamWeightDecay``, or what ``create_optimizer``
+    returns) over Keras variables named as the golden tensors."""
+
+    def __init__(self, algorithm: str, hparams: Mapping[str, Any], param_groups: Sequence[Mapping[str, Any]] | None, dtype: str) -> None:
         if dtype not in TF_DTYPES:
             raise Unsupported(f"dtype {dtype}: the optimspec.tf adapter runs float32 and float64 variables")
         _, self.keras, self.otf = _tf()
         self.dtype, self.groups = dtype, param_groups
-        self.kwargs = group_hparams(hparams, param_groups)  # the reference names are AdamWeightDecay's own
+        self.make = _optimizer_factory(algorithm)
+        self.kwargs = group_hparams(hparams, param_groups)
         for kwargs in self.kwargs:  # validates every group's hyperparameters now (ValueError)
-            self.otf.AdamWeightDecay(**kwargs)
+            self.make(kwargs)
         self.variables: dict[str, Any] = {}
         self.optimizers: list[tuple[Any, list[str]]] = []
 
@@ -101,7 +113,7 @@ class AdamWeightDecayStepper:
         names_per_group = [list(g["params"]) for g in self.groups] if self.groups else [list(params)]
         self.optimizers = []
         for kwargs, names in zip(self.kwargs, names_per_group):
-            optimizer = self.otf.AdamWeightDecay(**kwargs)
+            optimizer = self.make(kwargs)
             optimizer.build([self.variables[n] for n in names])
             self.optimizers.append((optimizer, names))
 
@@ -244,10 +256,10 @@ class OptimspecTfAdapter:
     def capabilities(self) -> Capabilities:
         algorithms = {
             "adam_weight_decay": AlgorithmSupport(state_names=STATE_NAMES, notes="optimspec.tf.AdamWeightDecay"),
+            "create_optimizer": AlgorithmSupport(state_names=STATE_NAMES, notes="optimspec.tf.create_optimizer: its schedule, and its optimizer stepped on named variables"),
             "gradient_accumulator": AlgorithmSupport(notes="optimspec.tf.GradientAccumulator"),
             "warmup": AlgorithmSupport(notes="optimspec.tf.WarmUp over optimspec.tf.PolynomialDecay"),
             "polynomial_decay": AlgorithmSupport(notes="optimspec.tf.PolynomialDecay (Keras PolynomialDecay, validated)"),
-            "create_optimizer": AlgorithmSupport(notes="the schedule optimspec.tf.create_optimizer returns"),
         }
         return Capabilities(
             algorithms=algorithms,
@@ -259,9 +271,9 @@ class OptimspecTfAdapter:
         )
 
     def make_optimizer(self, algorithm: str, hparams: Mapping[str, Any], param_groups: Sequence[Mapping[str, Any]] | None, dtype: str) -> AdamWeightDecayStepper:
-        if algorithm != "adam_weight_decay":
-            raise Unsupported(f"optimspec.tf has no {algorithm}")
-        return AdamWeightDecayStepper(hparams, param_groups, dtype)
+        if algorithm not in ("adam_weight_decay", "create_optimizer"):
+            raise Unsupported(f"optimspec.tf has no optimizer {algorithm}")
+        return AdamWeightDecayStepper(algorithm, hparams, param_groups, dtype)
 
     def make_schedule(self, algorithm: str, hparams: Mapping[str, Any]) -> ScheduleRunner:
         if algorithm not in SCHEDULES:
