@@ -17,8 +17,8 @@ What maps onto what (hyperparameter names are the reference's, which are also op
   scheduler_specific_kwargs=<every other hyperparameter the case gives>)``, which dispatches to the
   ``get_*`` factory of that name (``LAMBDA_FACTORIES`` / ``METRIC_FACTORIES``) as the Trainer does.
   An omitted schedule-specific hyperparameter takes optimspec.torch's default, which must be the
-  spec's. ``lr`` and ``group_lrs`` become a dummy optimizer's ``defaults["lr"]`` and per-group lrs
-  (W and T default to the spec's 0 and 1 when the case leaves them out). This is the transformers
+  spec's. ``lr`` and ``group_lrs`` become a dummy optimizer's ``defaults["lr"]`` and per-group lrs;
+  W and T are passed as the case gives them (None when it leaves one out). This is the transformers
   adapter's mapping, so the two are compared value for value.
 
 Save/resume is inside the check: every optimizer the harness steps came out of a checkpoint.
@@ -275,12 +275,10 @@ class OptimspecTorchAdapter:
             return _AdafactorScheduleRunner(hparams)
         if algorithm not in LAMBDA_FACTORIES and algorithm not in METRIC_FACTORIES:
             raise Unsupported(f"optimspec.torch has no schedule {algorithm}")
-        resolved = with_defaults(algorithm, hparams)
-        lr, group_lrs = resolved.get("lr", 1.0), resolved.get("group_lrs")
+        resolved = with_defaults(algorithm, hparams)  # the dummy optimizer's lr: the spec's default 1.0
+        lr, group_lrs = resolved["lr"], resolved.get("group_lrs")
         kwargs = {k: v for k, v in hparams.items() if k not in _SCHEDULE_COMMON}
-        warmup = resolved.get("num_warmup_steps")
-        # WSD may be given num_stable_steps instead of T: only then is T left out.
-        total = hparams.get("num_training_steps") if algorithm == "warmup_stable_decay" else resolved.get("num_training_steps")
+        warmup, total = hparams.get("num_warmup_steps"), hparams.get("num_training_steps")
 
         def build() -> tuple[Any, Any]:
             optimizer = dummy_optimizer(lr, group_lrs)
