@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv check test bench golden docs clean
+.PHONY: venv check test bench golden docs mutate clean
 
 venv: $(STAMP)
 
@@ -25,6 +25,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks -q --benchmark-autosave && $(BIN)/python benchmarks/ratios.py
+
+# The suite's mutation score (several minutes; not part of `make test`): README, "Mutation score".
+mutate: $(STAMP)
+	$(BIN)/optimspec mutate --jobs 2 --report reports/mutation.json
 
 golden: $(STAMP)
 	$(BIN)/optimspec golden generate

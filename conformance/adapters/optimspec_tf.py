@@ -24,8 +24,9 @@ Save/resume is inside the check: after ``load_state`` and after every step each 
 saved the way a ``.keras`` file keeps it, its config through ``keras.saving.serialize_keras_object``
 and its variables (``iterations``, the learning rate, the slots) through ``save_own_variables``,
 and the next step is taken by the optimizer ``deserialize_keras_object`` and
-``load_own_variables`` rebuild from that (:func:`resumed`). A ``get_config`` that loses a setting,
-or a variable that is not saved, therefore fails the check.
+``load_own_variables`` rebuild from that (:func:`resumed`); schedules are evaluated after the same
+config round trip (:func:`restored`). A ``get_config`` that loses a setting, or a variable that is
+not saved, therefore fails the check.
 
 Teacher forcing: ``load_state`` rebuilds the variables from the given params, builds a fresh
 optimizer and assigns ``iterations`` and the ``momentum`` / ``velocity`` / ``velocity_hat`` slots
@@ -71,16 +72,22 @@ def _tf() -> tuple[Any, Any, Any]:
 # --------------------------------------------------------------------------------------------------
 
 
+def restored(obj: Any) -> Any:
+    """``obj`` (an optimizer or a schedule) rebuilt from its serialized config, as a ``.keras``
+    file restores it."""
+    _, keras, _ = _tf()
+    return keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(obj))
+
+
 def resumed(optimizer: Any, variables: Sequence[Any]) -> Any:
     """The optimizer a ``.keras`` checkpoint of ``optimizer`` restores: rebuilt from its serialized
     config over ``variables``, its own variables loaded from what ``save_own_variables`` wrote."""
-    _, keras, _ = _tf()
     store: dict[str, Any] = {}
     optimizer.save_own_variables(store)
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(optimizer))
-    restored.build(list(variables))
-    restored.load_own_variables({key: np.array(value) for key, value in store.items()})
-    return restored
+    restored_optimizer = restored(optimizer)
+    restored_optimizer.build(list(variables))
+    restored_optimizer.load_own_variables({key: np.array(value) for key, value in store.items()})
+    return restored_optimizer
 
 
 def _optimizer_factory(algorithm: str) -> Any:
@@ -278,7 +285,7 @@ class OptimspecTfAdapter:
     def make_schedule(self, algorithm: str, hparams: Mapping[str, Any]) -> ScheduleRunner:
         if algorithm not in SCHEDULES:
             raise Unsupported(f"optimspec.tf has no {algorithm}")
-        return ScheduleRunner(_schedule(algorithm, hparams))
+        return ScheduleRunner(restored(_schedule(algorithm, hparams)))
 
     def make_accumulator(self, algorithm: str, dtype: str) -> AccumulatorRunner:
         if algorithm != "gradient_accumulator":
