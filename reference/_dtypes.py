@@ -26,7 +26,7 @@ def _float32_to_bfloat16(values: np.ndarray) -> np.ndarray:
     rounding = np.uint64(0x7FFF) + ((bits >> np.uint64(16)) & np.uint64(1))
     rounded = ((bits + rounding) >> np.uint64(16)) << np.uint64(16)
     out = (rounded & np.uint64(0xFFFFFFFF)).astype(np.uint32).view(np.float32)
-    return np.where(nan, np.float32(np.nan), out)
+    return np.where(nan, np.float32(np.nan), out).reshape(np.shape(values))  # 0-d stays 0-d
 
 
 def round_to(dtype: str, values: np.ndarray) -> np.ndarray:
