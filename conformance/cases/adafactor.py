@@ -11,7 +11,7 @@ import numpy as np
 
 from optimspec.reference._dtypes import round_to
 
-from ._build import InvalidCase, OptimizerCase, OptimizerGroup, grad_sequence, normal
+from ._build import InvalidCase, OptimizerCase, OptimizerGroup, grad_sequence, normal, sub_ulp_group
 
 NAN, INF = float("nan"), float("inf")
 
@@ -303,28 +303,8 @@ def _full(dtype: str, seed: int, shapes: dict[str, tuple[int, ...]], trajectory:
     ]
 
 
-def _sub_ulp_updates(dtype: str, seed: int) -> OptimizerGroup:
-    lr = {"float16": 1e-5, "bfloat16": 1e-4}[dtype]
-    return OptimizerGroup(
-        name="sub-ulp-updates",
-        dtype=dtype,
-        description="updates below half an ulp of the param are lost at every step: nothing may change",
-        # Below one ulp and no growth: a param that moves at all fails (a persistent float32 copy of
-        # the weights would move these by an ulp within 60 steps).
-        free_running_k=0.25,
-        free_running_growth=0.0,
-        cases=[
-            OptimizerCase(
-                name=f"{name}-t60",
-                params={"p": 1.0 + 0.75 * np.abs(normal(seed + i, shape))},
-                grads=[{"p": 0.5 + np.abs(g["p"])} for g in grad_sequence(seed + 10 + i, {"p": shape}, 60, scale=0.1)],
-                hparams={"relative_step": False, "scale_parameter": False, "lr": lr},
-                checkpoints=[0, 1, 2, 30, 59, 60],
-                description=f"params in [1, 4), lr {lr:g}, gradients of one sign: each update (≈ lr) is below half an ulp, 60 of them are not",
-            )
-            for i, (name, shape) in enumerate({"vector": (6,), "matrix": (2, 3)}.items())
-        ],
-    )
+def _manual_lr(lr: float) -> dict:
+    return {"relative_step": False, "scale_parameter": False, "lr": lr}
 
 
 def _underflow(seed: int) -> OptimizerGroup:
@@ -347,8 +327,7 @@ GROUPS = [
     *_full("float32", 2000, {**SHAPES, **SMALL_SHAPES}, _options_trajectory),
     _half("float16", 3000),
     _half("bfloat16", 4000),
-    _sub_ulp_updates("float16", 5000),
-    _sub_ulp_updates("bfloat16", 5100),
+    *(sub_ulp_group(dtype, seed, _manual_lr, {"vector": (6,), "matrix": (2, 3)}) for dtype, seed in (("float16", 5000), ("bfloat16", 5100))),
     _underflow(5200),
 ]
 

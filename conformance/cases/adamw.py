@@ -1,8 +1,6 @@
 """Golden cases for ``adamw`` (transformers' legacy AdamW)."""
 
-import numpy as np
-
-from ._build import InvalidCase, OptimizerCase, OptimizerGroup, grad_sequence, normal, special_values_group, trajectory_group
+from ._build import InvalidCase, OptimizerCase, OptimizerGroup, grad_sequence, normal, special_values_group, sub_ulp_group, trajectory_group
 
 SHAPES = {"scalar": (), "vector": (7,), "matrix": (4, 5), "tensor3": (2, 3, 4), "kernel4": (2, 2, 3, 3)}
 
@@ -38,6 +36,27 @@ def _large_decay(steps: int, seed: int) -> OptimizerCase:
         hparams={"lr": 0.5, "weight_decay": 0.5, "eps": 1e-8},
         discriminates=("decay_order", "decay_scale"),
         description="large lr·weight_decay separates decay after the update from decay before it",
+    )
+
+
+def _two_param_groups(seed: int, lr: float, second: dict) -> OptimizerCase:
+    return OptimizerCase(
+        name="two-param-groups-t3",
+        params={"a": normal(seed, (4,)), "b": normal(seed + 1, (2, 2))},
+        grads=grad_sequence(seed + 2, {"a": (4,), "b": (2, 2)}, 3),
+        hparams={"lr": lr},
+        param_groups=[{"params": ["a"], "hparams": {}}, {"params": ["b"], "hparams": second}],
+        description="two param groups with different lr and weight decay",
+    )
+
+
+def _missing_grad(seed: int) -> OptimizerCase:
+    return OptimizerCase(
+        name="missing-grad-t3",
+        params={"a": normal(seed, (3,)), "b": normal(seed + 1, (3,))},
+        grads=[{"a": normal(seed + 2, (3,)), "b": None}, {"a": normal(seed + 3, (3,)), "b": normal(seed + 4, (3,))}, {"a": None, "b": normal(seed + 5, (3,))}],
+        hparams={"lr": 1e-2},
+        description="a tensor without a gradient is skipped: its step counter does not advance",
     )
 
 
@@ -81,21 +100,8 @@ def _groups(dtype: str, seed: int) -> list[OptimizerGroup]:
                     hparams={"lr": 1e-2, "weight_decay": 0.1},
                     description="zero gradients: only the decay moves the parameter",
                 ),
-                OptimizerCase(
-                    name="two-param-groups-t3",
-                    params={"a": normal(seed + 230, (4,)), "b": normal(seed + 231, (2, 2))},
-                    grads=grad_sequence(seed + 232, {"a": (4,), "b": (2, 2)}, 3),
-                    hparams={"lr": 1e-3},
-                    param_groups=[{"params": ["a"], "hparams": {}}, {"params": ["b"], "hparams": {"lr": 1e-1, "weight_decay": 0.1}}],
-                    description="two param groups with different lr and weight decay",
-                ),
-                OptimizerCase(
-                    name="missing-grad-t3",
-                    params={"a": normal(seed + 240, (3,)), "b": normal(seed + 241, (3,))},
-                    grads=[{"a": normal(seed + 242, (3,)), "b": None}, {"a": normal(seed + 243, (3,)), "b": normal(seed + 244, (3,))}, {"a": None, "b": normal(seed + 245, (3,))}],
-                    hparams={"lr": 1e-2},
-                    description="a tensor without a gradient is skipped: its step counter does not advance",
-                ),
+                _two_param_groups(seed + 230, 1e-3, {"lr": 1e-1, "weight_decay": 0.1}),
+                _missing_grad(seed + 240),
             ],
         ),
         special_values_group(dtype, normal(seed + 300, (4,)), {"lr": 1e-3}),
@@ -105,7 +111,6 @@ def _groups(dtype: str, seed: int) -> list[OptimizerGroup]:
 
 def _half(dtype: str, seed: int) -> list[OptimizerGroup]:
     """float16/bfloat16 params: float32 moments and compute, the param rounded once per step."""
-    sub_ulp_lr = {"float16": 1e-5, "bfloat16": 1e-4}[dtype]
     groups = [
         OptimizerGroup(
             name="half",
@@ -128,21 +133,8 @@ def _half(dtype: str, seed: int) -> list[OptimizerGroup]:
                     hparams={"lr": 3e-2, "correct_bias": False, "betas": (0.8, 0.95), "eps": 1e-3},
                     description="correct_bias=False, non-default betas and a large ε",
                 ),
-                OptimizerCase(
-                    name="two-param-groups-t3",
-                    params={"a": normal(seed + 40, (4,)), "b": normal(seed + 41, (2, 2))},
-                    grads=grad_sequence(seed + 42, {"a": (4,), "b": (2, 2)}, 3),
-                    hparams={"lr": 1e-2},
-                    param_groups=[{"params": ["a"], "hparams": {}}, {"params": ["b"], "hparams": {"lr": 5e-2, "weight_decay": 0.1}}],
-                    description="two param groups with different lr and weight decay",
-                ),
-                OptimizerCase(
-                    name="missing-grad-t3",
-                    params={"a": normal(seed + 50, (3,)), "b": normal(seed + 51, (3,))},
-                    grads=[{"a": normal(seed + 52, (3,)), "b": None}, {"a": normal(seed + 53, (3,)), "b": normal(seed + 54, (3,))}, {"a": None, "b": normal(seed + 55, (3,))}],
-                    hparams={"lr": 1e-2},
-                    description="a tensor without a gradient is skipped: its step counter does not advance",
-                ),
+                _two_param_groups(seed + 40, 1e-2, {"lr": 5e-2, "weight_decay": 0.1}),
+                _missing_grad(seed + 50),
                 OptimizerCase(
                     name="vector-t20",
                     params={"p": normal(seed + 60, (8,))},
@@ -154,25 +146,7 @@ def _half(dtype: str, seed: int) -> list[OptimizerGroup]:
             ],
         ),
         special_values_group(dtype, normal(seed + 70, (4,)), {"lr": 1e-2}),
-        OptimizerGroup(
-            name="sub-ulp-updates",
-            dtype=dtype,
-            description="updates below half an ulp of the param are lost at every step: nothing may change",
-            # Free-running budget below one ulp with no growth: a param that moves at all fails
-            # (a persistent float32 copy of the weights would move these by an ulp within 60 steps).
-            free_running_k=0.25,
-            free_running_growth=0.0,
-            cases=[
-                OptimizerCase(
-                    name="same-sign-grads-t60",
-                    params={"p": 1.0 + 0.75 * np.abs(normal(seed + 80, (6,)))},
-                    grads=[{"p": 0.5 + np.abs(g["p"])} for g in grad_sequence(seed + 81, {"p": (6,)}, 60, scale=0.1)],
-                    hparams={"lr": sub_ulp_lr},
-                    checkpoints=[0, 1, 2, 30, 59, 60],
-                    description=f"params in [1, 4), lr {sub_ulp_lr:g}, gradients of one sign: each update (≈ lr) is below half an ulp, 60 of them are not",
-                ),
-            ],
-        ),
+        sub_ulp_group(dtype, seed + 80, lambda lr: {"lr": lr}, {"same-sign-grads": (6,)}),
     ]
     if dtype == "float16":
         groups.append(
