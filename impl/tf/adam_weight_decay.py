@@ -176,6 +176,25 @@ class AdamWeightDecay(keras.optimizers.Adam):
         super().build(var_list)
         self._decays = tuple(self._do_use_weight_decay(_variable_name(v)) for v in var_list)
 
+    def apply(self, grads: Any, trainable_variables: Any = None) -> None:
+        """Keras' ``apply``, which can also build the optimizer inside ``strategy.run``.
+
+        Keras builds an optimizer on its first ``apply``; inside ``strategy.run`` that would create
+        its variables in a replica context, which fails (a graph error under ``tf.function``).
+        There this builds it in the cross-replica context instead (``merge_call``: once, for all
+        replicas, eagerly), so its variables are mirrored like the model's.
+        """
+        if trainable_variables is not None:
+            trainable_variables = list(trainable_variables)
+            in_replica = tf.distribute.has_strategy() and not tf.distribute.in_cross_replica_context()
+            if not self.built and in_replica:
+                tf.distribute.get_replica_context().merge_call(lambda _: self._build_eagerly(trainable_variables))
+        super().apply(grads, trainable_variables)
+
+    def _build_eagerly(self, var_list: list[Any]) -> None:
+        with tf.init_scope():  # outside any tf.function being traced
+            self.build(var_list)
+
     def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
         """One decay-then-Adam step for one variable (the formulas in the class docstring)."""
         dtype = variable.dtype

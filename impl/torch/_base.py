@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
+from ._distributed import guard_checkpoint_state_init
+
 HALF_DTYPES = (torch.float16, torch.bfloat16)
 KERNEL_DTYPES = (torch.float32, torch.float64)
 PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
@@ -25,21 +27,17 @@ def float32_work(params: list[torch.Tensor], grads: list[torch.Tensor]) -> tuple
     return work, [g.float() if g.dtype in HALF_DTYPES else g for g in grads]
 
 
-def kernel_eligible(param: torch.Tensor, other: torch.Tensor) -> bool:
-    """Whether the fused CPU kernels can read ``other`` beside ``param`` through their data pointers:
-    plain (not a subclass such as a DTensor) contiguous CPU tensors of the same float32/float64
-    dtype, outside ``torch.compile`` tracing."""
-    return (
-        param.dtype in KERNEL_DTYPES
-        and other.dtype == param.dtype
-        and type(other) in PLAIN_TENSORS
-        and type(param) in PLAIN_TENSORS
-        and param.device.type == "cpu"
-        and other.device.type == "cpu"
-        and param.is_contiguous()
-        and other.is_contiguous()
-        and not torch.compiler.is_compiling()
-    )
+def kernel_takes(param: torch.Tensor, *others: torch.Tensor) -> bool:
+    """Whether the fused CPU kernels can update ``param`` with ``others`` (its gradient and state)
+    through their data pointers: plain (not a subclass such as a DTensor) contiguous CPU tensors of
+    one float32/float64 dtype. Called per tensor per step, so it reads as few attributes as it can."""
+    dtype = param.dtype
+    if dtype not in KERNEL_DTYPES:
+        return False
+    for tensor in (param, *others):
+        if tensor.dtype is not dtype or type(tensor) not in PLAIN_TENSORS or not tensor.is_cpu or not tensor.is_contiguous():
+            return False
+    return True
 
 
 def write_back(params: list[torch.Tensor], work: list[torch.Tensor]) -> None:
@@ -53,7 +51,17 @@ class SpecOptimizer(Optimizer):
     """An ``Optimizer`` that validates every param group at construction and keeps fp32 state for half params.
 
     Subclasses implement :meth:`_check_group`, which raises ``ValueError`` naming the argument.
+    The zero-gradient step that ``torch.distributed.checkpoint`` takes to create state changes
+    nothing else (:func:`~._distributed.guard_checkpoint_state_init`).
     """
+
+    def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
+        super().__init__(params, defaults)
+        guard_checkpoint_state_init(self)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        guard_checkpoint_state_init(self)
 
     def _check_group(self, group: dict[str, Any]) -> None:
         raise NotImplementedError

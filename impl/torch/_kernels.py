@@ -11,7 +11,7 @@ kernels use ``torch.get_num_threads()`` threads.
 
 Where no compiler is available or the build fails, :func:`library` returns ``None`` after one
 warning line, and the fused paths run their compiler-free equivalents (AdamW: ``foreach``,
-Adafactor: ``per_tensor``) with the same results up to rounding. ``OPTIMSPEC_KERNELS=0`` skips
+Adafactor: ``per_tensor``), which compute the same step up to rounding. ``OPTIMSPEC_KERNELS=0`` skips
 the build (and the warning).
 """
 
@@ -102,6 +102,14 @@ def _run(command: list[str]) -> None:
         raise RuntimeError(f"`{' '.join(command)}` failed: {done.stderr.strip().splitlines()[-1:] or done.returncode}")
 
 
+def _open(path: Path) -> ctypes.CDLL:
+    import torch  # noqa: F401  (torch's OpenMP runtime must be loaded first, so the kernels share it)
+
+    library = ctypes.CDLL(str(path))
+    _declare(library)
+    return library
+
+
 def _load() -> ctypes.CDLL | None:
     if os.environ.get(DISABLE_ENV, "").strip() == "0":
         return None
@@ -112,26 +120,26 @@ def _load() -> ctypes.CDLL | None:
         target = cache_dir() / f"kernels-{_key(compiler)}.so"
         cached = target.exists()
         start = time.perf_counter()
-        if not cached:
-            try:
+        try:
+            if not cached:
                 _build(compiler, target)
-            except PermissionError:  # an unwritable cache: build for this process only
-                target = Path(tempfile.mkdtemp(prefix="optimspec-kernels-")) / target.name
+            library = _open(target)
+        except OSError:  # an unwritable cache: build for this process only, and leave nothing behind
+            with tempfile.TemporaryDirectory(prefix="optimspec-kernels-") as scratch:
+                target = Path(scratch) / target.name
                 _build(compiler, target)
-        seconds = 0.0 if cached else time.perf_counter() - start
-        import torch  # noqa: F401  (torch's OpenMP runtime must be loaded first, so the kernels share it)
-
-        library = ctypes.CDLL(str(target))
+                library = _open(target)  # the mapping outlives the file
+            cached = False
     except (OSError, RuntimeError, subprocess.SubprocessError) as error:
         warnings.warn(
             f"optimspec.torch: the fused CPU kernels are not available ({error}); impl='fused' runs the "
-            f"compiler-free paths (same results, slower). Set {DISABLE_ENV}=0 to skip the build and this warning.",
+            f"compiler-free paths (the same step up to rounding, slower). Set {DISABLE_ENV}=0 to skip the "
+            "build and this warning.",
             RuntimeWarning,
             stacklevel=4,
         )
         return None
-    _declare(library)
-    _state["info"] = BuildInfo(str(target), seconds, cached)
+    _state["info"] = BuildInfo(str(target), 0.0 if cached else time.perf_counter() - start, cached)
     return library
 
 
@@ -209,7 +217,7 @@ def _declare(library: ctypes.CDLL) -> None:
 
 def pointers(tensors: list) -> ctypes.Array:
     """A C array of the tensors' data pointers."""
-    return (ctypes.c_void_p * len(tensors))(*(t.data_ptr() for t in tensors))
+    return (ctypes.c_void_p * len(tensors))(*[t.data_ptr() for t in tensors])
 
 
 def suffix_of(dtype: object) -> str:

@@ -12,7 +12,8 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
 from . import _checks, _kernels
-from ._base import HALF_DTYPES, SpecOptimizer, kernel_eligible, write_back
+from ._base import HALF_DTYPES, SpecOptimizer, kernel_takes, write_back
+from ._distributed import placed_like, zeros_reduced
 
 #: The selectable implementation paths, the default first.
 IMPLS = ("fused", "per_tensor")
@@ -39,8 +40,8 @@ def _init_state(state: dict[str, Any], grad: torch.Tensor, beta1: float | None) 
     if beta1 is not None:
         state["exp_avg"] = torch.zeros_like(grad)
     if grad.dim() >= 2:
-        state["exp_avg_sq_row"] = grad.new_zeros(grad.shape[:-1])
-        state["exp_avg_sq_col"] = grad.new_zeros(grad.shape[:-2] + grad.shape[-1:])
+        state["exp_avg_sq_row"] = zeros_reduced(grad, -1)
+        state["exp_avg_sq_col"] = zeros_reduced(grad, -2)
     else:
         state["exp_avg_sq"] = torch.zeros_like(grad)
     state["RMS"] = 0
@@ -70,8 +71,21 @@ class Adafactor(SpecOptimizer):
     schedule pass ``lr`` with ``relative_step=False, scale_parameter=False`` (the Trainer's
     setting), and use :class:`AdafactorSchedule` only to *read* the internal lr.
 
+    Paths (``impl``, per param group):
+
+    * ``"fused"`` (default): a C kernel compiled for this CPU on first use
+      (:mod:`optimspec.torch._kernels`) runs the step in three passes over memory (statistics; the
+      sum of u²; the update, which also sums P² when α does not need it first), one IEEE rounding
+      per elementwise operation in the order above, means and norms summed in float64 (per fixed
+      block, so the result does not depend on the number of threads). ``RMS`` is kept as a Python
+      float. Tensors the kernel does not take (CUDA, non-contiguous, empty, subclasses such as
+      DTensors; half params go through it one by one as float32 copies), and all tensors where no
+      C compiler is available, take the per-tensor path.
+    * ``"per_tensor"``: transformers' own loop of torch ops, bit-identical to transformers'
+      Adafactor for float32 and float64 params (the fused path differs by rounding).
+
     dtypes: float32/float64 params compute in their own dtype (so float64 agrees with the NumPy
-    reference to rounding, and float32/float64 results are bit-identical to transformers').
+    reference to rounding).
     float16/bfloat16 params keep their state in float32, are updated through a float32 copy and
     rounded to their dtype once per step; that state stays float32 through
     ``state_dict``/``load_state_dict``, so a resumed run continues bit-identically. The float32
@@ -98,6 +112,7 @@ class Adafactor(SpecOptimizer):
         scale_parameter: multiply ρ by ``max(eps2, rms(P))``.
         relative_step: ρ = ``min(1e-2, 1/sqrt(t))`` (or the warmup form) instead of ``lr``.
         warmup_init: ρ starts at ``1e-6·t`` (needs ``relative_step``).
+        impl: the implementation path, ``"fused"`` or ``"per_tensor"``.
 
     Raises:
         ValueError: an out-of-domain argument or combination (above), naming it.
@@ -189,7 +204,8 @@ class Adafactor(SpecOptimizer):
         return loss
 
     def _update_group(self, group: dict[str, Any]) -> None:
-        library = _kernels.library() if group["impl"] == "fused" else None
+        fused = group["impl"] == "fused" and not torch.compiler.is_compiling()  # dynamo cannot trace ctypes
+        library = _kernels.library() if fused else None
         params, works, grads, states = [], [], [], []  # what the fused kernel takes, in order
         for p, grad in self._params_with_grad(group):
             # Half params and gradients: float32 copies; the param is rounded back once per step.
@@ -214,15 +230,18 @@ class Adafactor(SpecOptimizer):
             _fused_update(library, params, works, grads, states, group)
 
 
-_STATE_TENSORS = ("exp_avg", "exp_avg_sq_row", "exp_avg_sq_col", "exp_avg_sq")
-
-
 def _kernel_takes(work: torch.Tensor, grad: torch.Tensor, state: dict[str, Any]) -> bool:
     """Whether the fused kernel can update this param in place (an empty one keeps transformers'
     NaN ``RMS`` through the per-tensor path)."""
-    if work.numel() == 0 or not kernel_eligible(work, grad):
+    if work.numel() == 0:
         return False
-    return all(kernel_eligible(work, state[key]) for key in _STATE_TENSORS if key in state)
+    if work.dim() >= 2:
+        tensors = [state["exp_avg_sq_row"], state["exp_avg_sq_col"]]
+    else:
+        tensors = [state["exp_avg_sq"]]
+    if "exp_avg" in state:
+        tensors.append(state["exp_avg"])
+    return kernel_takes(work, grad, *tensors)
 
 
 def _relative_step_size(group: dict[str, Any], step: int) -> float:
@@ -245,7 +264,7 @@ def _per_tensor_update(work: torch.Tensor, grad: torch.Tensor, state: dict[str, 
         row, col = state["exp_avg_sq_row"], state["exp_avg_sq_col"]
         row.mul_(beta2t).add_(update.mean(dim=-1), alpha=1.0 - beta2t)
         col.mul_(beta2t).add_(update.mean(dim=-2), alpha=1.0 - beta2t)
-        update = _approx_sq_grad(row, col).mul_(grad)
+        update = placed_like(_approx_sq_grad(row, col).mul_(grad), grad)
     else:
         exp_avg_sq = state["exp_avg_sq"]
         exp_avg_sq.mul_(beta2t).add_(update, alpha=1.0 - beta2t)
@@ -281,12 +300,16 @@ def _fused_update(
         beta1=beta1 or 0.0, weight_decay=group["weight_decay"],
         scale_parameter=group["scale_parameter"], has_beta1=beta1 is not None,
     )
+    scalars: dict[int, tuple[float, float]] = {}  # step -> (ρ, β̂2), computed once per step count
     for dtype in {work.dtype for work in works}:
         index = [i for i, work in enumerate(works) if work.dtype == dtype]
         tensors = (_kernels.AdafactorTensor * len(index))()
         for x, i in zip(tensors, index):
             work, state = works[i], states[i]
             step = state["step"]
+            if step not in scalars:
+                scalars[step] = (_relative_step_size(group, step), 1.0 - step ** group["decay_rate"])
+            x.rho, x.beta2t = scalars[step]
             x.numel, x.param, x.grad = work.numel(), work.data_ptr(), grads[i].data_ptr()
             x.factored = work.dim() >= 2
             if x.factored:
@@ -297,7 +320,6 @@ def _fused_update(
                 x.sq = state["exp_avg_sq"].data_ptr()
             if beta1 is not None:
                 x.exp_avg = state["exp_avg"].data_ptr()
-            x.rho, x.beta2t = _relative_step_size(group, step), 1.0 - step ** group["decay_rate"]
         run = getattr(library, f"adafactor_{_kernels.suffix_of(dtype)}")
         if run(len(index), tensors, ctypes.byref(hparams)) != 0:
             raise MemoryError("Adafactor: the fused kernel could not allocate its scratch memory")
@@ -313,11 +335,17 @@ class AdafactorSchedule(LambdaLR):
     does; that is harmless with ``relative_step=True`` (Adafactor ignores ``group["lr"]``) but
     **zeroes a manual lr** with ``relative_step=False``, so use a regular schedule there. Each
     ``step()`` then sets group i's lr to α of its *first* param (from that param's last step and
-    RMS; a 0-d tensor when ``scale_parameter``).
+    RMS), as a Python float.
 
-    Deliberate difference: a group whose first param has no gradient or no state yet reports
-    ``initial_lr``. transformers drops such groups from its list (shifting later groups' values,
-    which torch 2.13 rejects) or raises ``KeyError``.
+    Deliberate differences:
+
+    - a group whose first param has no gradient or no state yet reports ``initial_lr``.
+      transformers drops such groups from its list (shifting later groups' values, which torch
+      2.13 rejects) or raises ``KeyError``;
+    - the values are Python floats (transformers: a 0-d tensor when ``scale_parameter``, same
+      value), so every group's lr stays a float: ``torch.distributed.checkpoint`` needs the saved
+      lr of the same type as a fresh optimizer's, and torch writes a tensor lr into the group
+      with ``fill_``, which a ``DTensor`` (FSDP2) lacks.
 
     Args:
         optimizer: an :class:`Adafactor` (or transformers') whose lr to read back.
@@ -356,7 +384,7 @@ class AdafactorSchedule(LambdaLR):
             first = group["params"][0]
             state = optimizer.state.get(first)
             has_stepped = first.grad is not None and bool(state)
-            lrs.append(optimizer._get_lr(group, state) if has_stepped else base_lr)
+            lrs.append(float(optimizer._get_lr(group, state)) if has_stepped else base_lr)
         return lrs
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from . import _checks, _kernels
-from ._base import HALF_DTYPES, SpecOptimizer, compute_dtype, float32_work, kernel_eligible, write_back
+from ._base import HALF_DTYPES, SpecOptimizer, compute_dtype, float32_work, kernel_takes, write_back
 
 #: The selectable implementation paths, the default first.
 IMPLS = ("fused", "foreach", "per_tensor")
@@ -48,14 +48,20 @@ class AdamW(SpecOptimizer):
     whole update in the half dtype, where ``g·g`` underflows.) There is no persistent float32 copy
     of the param: an update smaller than half an ulp of the param is lost, as in transformers.
 
-    Paths (``impl``): ``"fused"`` (default) runs the step above in one pass over memory in a compiled
-    CPU kernel (built on first use; see :mod:`optimspec.torch._kernels`), one IEEE rounding per
-    operation in this order; it agrees with the other paths to rounding (torch's own kernels fuse
-    some multiply-adds), not bit for bit. Tensors the kernel does not take (CUDA, half precision
-    after its float32 copy is made... see :func:`~optimspec.torch._base.kernel_eligible`), and every
-    tensor where no C compiler is available, take the foreach path. ``"foreach"`` and
-    ``"per_tensor"`` run torch ops in this order and are bit-identical to each other and, for
-    float32 and float64 params, to transformers' AdamW.
+    Paths (``impl``, per param group):
+
+    * ``"fused"`` (default): the step above in one pass over memory, in a C kernel compiled for
+      this CPU on first use (:mod:`optimspec.torch._kernels`), one IEEE rounding per operation in
+      the order above; in float64 that is the spec's reference value bit for bit. Tensors the kernel
+      does not take (CUDA, non-contiguous, subclasses such as DTensors; half params go through it
+      one by one as float32 copies), and all tensors where no C compiler is available, take the
+      foreach path.
+    * ``"foreach"``: torch's multi-tensor ``_foreach_*`` ops, in the order above.
+    * ``"per_tensor"``: transformers' own loop of torch ops.
+
+    ``"foreach"`` and ``"per_tensor"`` are bit-identical to each other and, for float32 and float64
+    params, to transformers' AdamW (torch fuses some multiply-adds, so they differ from
+    ``"fused"`` by rounding: a few units in the last place per step).
 
     Arguments are checked at construction (``ValueError`` naming the argument): ``lr >= 0``,
     ``0 <= betas[i] < 1``, ``eps >= 0``, ``weight_decay >= 0`` (transformers silently ignored a
@@ -141,7 +147,11 @@ class AdamW(SpecOptimizer):
                 state["exp_avg"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
                 state["exp_avg_sq"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
             state["step"] += 1
-            batch.add(p, grad, state)
+            batch.params.append(p)
+            batch.grads.append(grad)
+            batch.exp_avgs.append(state["exp_avg"])
+            batch.exp_avg_sqs.append(state["exp_avg_sq"])
+            batch.steps.append(state["step"])
         if batch.params:
             _UPDATES[group["impl"]](batch, _Hyper.of(group))
 
@@ -186,12 +196,10 @@ class _Batch:
         self.exp_avg_sqs: list[torch.Tensor] = []
         self.steps: list[int] = []
 
-    def add(self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any]) -> None:
-        self.params.append(param)
-        self.grads.append(grad)
-        self.exp_avgs.append(state["exp_avg"])
-        self.exp_avg_sqs.append(state["exp_avg_sq"])
-        self.steps.append(state["step"])
+    def step_sizes(self, h: _Hyper) -> list[float]:
+        """Each tensor's ``s``. (No cache keyed by the step: under ``torch.compile`` that would
+        guard on the step's value and recompile every step.)"""
+        return [h.step_size(t) for t in self.steps]
 
 
 def _per_tensor_update(batch: _Batch, h: _Hyper) -> None:
@@ -212,7 +220,7 @@ def _foreach_update(batch: _Batch, h: _Hyper) -> None:
     """The per-tensor operations, each applied to every param at once (half params: float32
     copies of all of them for the step)."""
     work, grads = float32_work(batch.params, batch.grads)
-    _foreach_math(work, grads, batch.exp_avgs, batch.exp_avg_sqs, [h.step_size(t) for t in batch.steps], h)
+    _foreach_math(work, grads, batch.exp_avgs, batch.exp_avg_sqs, batch.step_sizes(h), h)
     write_back(batch.params, work)
 
 
@@ -239,50 +247,52 @@ def _fused_update(batch: _Batch, h: _Hyper) -> None:
     """optimspec's fused CPU kernel (``kernels.c``): the whole step in one pass over memory.
 
     It runs the operations of :func:`_per_tensor_update` in the same order, one rounding each, on
-    the eligible tensors of the group (:func:`~optimspec.torch._base.kernel_eligible`) in one call;
-    the others, and every tensor where the kernels cannot be built, take the foreach path. A half
-    param is stepped on its own (float32 copies of it and its gradient, rounded back at once), so no
+    the tensors it takes (:func:`~optimspec.torch._base.kernel_takes`) in one call per dtype; the
+    others, and every tensor where the kernels cannot be built, take the foreach path. A half param
+    is stepped on its own (float32 copies of it and its gradient, rounded back at once), so no
     temporary outgrows one tensor.
     """
-    step_sizes = [h.step_size(t) for t in batch.steps]
-    columns = (batch.params, batch.grads, batch.exp_avgs, batch.exp_avg_sqs, step_sizes)
-    direct = [i for i, p in enumerate(batch.params) if p.dtype not in HALF_DTYPES]
-    _kernel_or_foreach(*([column[i] for i in direct] for column in columns), h)
-    for i, p in enumerate(batch.params):
-        if p.dtype in HALF_DTYPES:
-            (work,), (grad,) = float32_work([p], [batch.grads[i]])
-            _kernel_or_foreach([work], [grad], [batch.exp_avgs[i]], [batch.exp_avg_sqs[i]], [step_sizes[i]], h)
-            write_back([p], [work])
-
-
-def _kernel_or_foreach(
-    params: list[torch.Tensor],
-    grads: list[torch.Tensor],
-    exp_avgs: list[torch.Tensor],
-    exp_avg_sqs: list[torch.Tensor],
-    step_sizes: list[float],
-    h: _Hyper,
-) -> None:
-    """The kernel on the tensors it takes (one call per dtype), the foreach ops on the rest."""
     library = _kernels.library()
-    columns = (params, grads, exp_avgs, exp_avg_sqs)
-    taken = [
-        library is not None and kernel_eligible(p, g) and kernel_eligible(p, m) and kernel_eligible(p, v)
-        for p, g, m, v in zip(*columns)
-    ]
-    decay = h.decay
-    for dtype in {p.dtype for p, take in zip(params, taken) if take}:
-        index = [i for i, (p, take) in enumerate(zip(params, taken)) if take and p.dtype == dtype]
-        getattr(library, f"adamw_{_kernels.suffix_of(dtype)}")(
-            len(index),
-            *(_kernels.pointers([column[i] for i in index]) for column in columns),
-            (ctypes.c_int64 * len(index))(*(params[i].numel() for i in index)),
-            (ctypes.c_double * len(index))(*(step_sizes[i] for i in index)),
-            h.beta1, h.beta2, h.eps, decay or 0.0, decay is not None,
-        )
-    others = [i for i, take in enumerate(taken) if not take]
-    if others:
-        _foreach_math(*([column[i] for i in others] for column in (*columns, step_sizes)), h)
+    if library is None or torch.compiler.is_compiling():  # dynamo cannot trace a ctypes call
+        _foreach_update(batch, h)
+        return
+    kernel: dict[torch.dtype, tuple[list[Any], ...]] = {}
+    rest: tuple[list[Any], ...] = ([], [], [], [], [])
+    for p, g, m, v, s in zip(batch.params, batch.grads, batch.exp_avgs, batch.exp_avg_sqs, batch.step_sizes(h)):
+        if p.dtype in HALF_DTYPES:
+            (work,), (g32,) = float32_work([p], [g])
+            _run_kernel_or_foreach(library, [work], [g32], [m], [v], [s], h)
+            write_back([p], [work])
+            continue
+        columns = kernel.setdefault(p.dtype, ([], [], [], [], [])) if kernel_takes(p, g, m, v) else rest
+        for column, value in zip(columns, (p, g, m, v, s)):
+            column.append(value)
+    for dtype, columns in kernel.items():
+        _run_kernel(library, dtype, *columns, h)
+    if rest[0]:
+        _foreach_math(*rest, h)
+
+
+def _run_kernel_or_foreach(
+    library: Any, params: list[torch.Tensor], grads: list[torch.Tensor], exp_avgs: list[torch.Tensor],
+    exp_avg_sqs: list[torch.Tensor], step_sizes: list[float], h: _Hyper,
+) -> None:
+    if kernel_takes(params[0], grads[0], exp_avgs[0], exp_avg_sqs[0]):
+        _run_kernel(library, params[0].dtype, params, grads, exp_avgs, exp_avg_sqs, step_sizes, h)
+    else:
+        _foreach_math(params, grads, exp_avgs, exp_avg_sqs, step_sizes, h)
+
+
+def _run_kernel(
+    library: Any, dtype: torch.dtype, params: list[torch.Tensor], grads: list[torch.Tensor],
+    exp_avgs: list[torch.Tensor], exp_avg_sqs: list[torch.Tensor], step_sizes: list[float], h: _Hyper,
+) -> None:
+    n, decay = len(params), h.decay
+    getattr(library, f"adamw_{_kernels.suffix_of(dtype)}")(
+        n, _kernels.pointers(params), _kernels.pointers(grads), _kernels.pointers(exp_avgs), _kernels.pointers(exp_avg_sqs),
+        (ctypes.c_int64 * n)(*[p.numel() for p in params]), (ctypes.c_double * n)(*step_sizes),
+        h.beta1, h.beta2, h.eps, decay or 0.0, decay is not None,
+    )
 
 
 _UPDATES: dict[str, Callable[[_Batch, _Hyper], None]] = {

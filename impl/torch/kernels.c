@@ -143,13 +143,11 @@ static int KERNEL(factored_statistics)(KERNEL(adafactor_tensor) *x, double eps1,
                 cp[j] += (double)u;
             }
             row_sum[b * R + i] = acc;
-            if (want_p) {
-                const real *restrict p = x->param + (b * R + i) * C;
-                double pa = 0.0;
-#pragma omp simd reduction(+ : pa)
-                for (int64_t j = 0; j < C; j++) pa += (double)p[j] * (double)p[j];
-                p_acc += pa;
-            }
+        }
+        if (want_p) {  /* the block's params are contiguous: one pass over them */
+            const real *restrict p = x->param + (b * R + i0) * C;
+#pragma omp simd reduction(+ : p_acc)
+            for (int64_t k = 0; k < (i1 - i0) * C; k++) p_acc += (double)p[k] * (double)p[k];
         }
         p_partial[blk] = p_acc;
     }

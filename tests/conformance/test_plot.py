@@ -175,11 +175,11 @@ def test_driven_plot_draws_the_metric_on_a_second_axis() -> None:
 
 
 def test_heatmap_is_a_deterministic_png_with_a_cell_per_adapter_and_algorithm() -> None:
-    verdicts = {("torch", "adamw"): "known divergences", ("torch", "cosine"): "conforms (partially supported)", ("optax", "adamw"): "fails"}
+    verdicts = {("torch", "adamw"): "known divergences", ("torch", "cosine"): "conformant (partially supported)", ("optax", "adamw"): "fails"}
     first = plots.render_heatmap(verdicts, ["torch", "optax"], ["adamw", "cosine"])
     assert first.startswith(PNG_SIGNATURE) and len(first) > 5000
     assert first == plots.render_heatmap(dict(verdicts), ["torch", "optax"], ["adamw", "cosine"])
-    assert first != plots.render_heatmap({**verdicts, ("optax", "adamw"): "conforms"}, ["torch", "optax"], ["adamw", "cosine"])
+    assert first != plots.render_heatmap({**verdicts, ("optax", "adamw"): "conformant"}, ["torch", "optax"], ["adamw", "cosine"])
 
 
 def test_long_ranges_are_sampled_with_the_boundaries_kept() -> None:

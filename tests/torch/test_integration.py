@@ -125,13 +125,14 @@ def test_torch_compile_training_step(make_optimizer):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_cuda_matches_cpu(dtype):
+    """Every path runs on CUDA (the fused one as the foreach / per-tensor ops there) and ends where
+    the same path ends on the CPU."""
     torch.manual_seed(0)
     init = [torch.randn(64, 32).to(dtype), torch.randn(32).to(dtype)]
     grads = [[torch.randn_like(x, dtype=torch.float32).to(dtype) for x in init] for _ in range(5)]
     makers = [
-        lambda ps: ot.AdamW(ps, lr=1e-2, weight_decay=0.1),  # fused: the foreach ops on CUDA
-        lambda ps: ot.AdamW(ps, lr=1e-2, weight_decay=0.1, impl="per_tensor"),
-        lambda ps: ot.Adafactor(ps, beta1=0.9),
+        *(lambda ps, impl=impl: ot.AdamW(ps, lr=1e-2, weight_decay=0.1, impl=impl) for impl in ot.AdamW.IMPLS),
+        *(lambda ps, impl=impl: ot.Adafactor(ps, beta1=0.9, impl=impl) for impl in ot.Adafactor.IMPLS),
     ]
     for make in makers:
         results = []
