@@ -73,9 +73,10 @@ MUTANTS: list[Mutant] = [
            "return -self.lr * self.weight_decay if self.weight_decay > 0.0 else None",
            "return -self.weight_decay if self.weight_decay > 0.0 else None",
            ADAMW_PATHS, "the decoupled decay is not multiplied by lr"),
-    _adamw("step-counted-after-use", '            state["step"] += 1\n            batch.add(p, grad, state)',
-           '            batch.add(p, grad, state)\n            state["step"] += 1',
-           ADAMW_PATHS, "the step counter is read before it is incremented (t − 1 in the bias corrections)"),
+    Mutant("torch.adamw.step-counted-after-use", "torch/adamw.py", (
+        ('            state["step"] += 1\n            batch.params.append(p)', "            batch.params.append(p)"),
+        ('            batch.steps.append(state["step"])\n', '            batch.steps.append(state["step"])\n            state["step"] += 1\n'),
+    ), ADAMW_PATHS, ADAMW, "the step counter is read before it is incremented (t − 1 in the bias corrections)"),
     _adamw("half-moments", "dtype = compute_dtype(p.dtype)", "dtype = p.dtype",
            ADAMW_PATHS, "half-precision params keep half-precision moments"),
     # per_tensor path
@@ -106,9 +107,8 @@ MUTANTS: list[Mutant] = [
            (FUSED,), "the kernel is told there is no decay"),
     _adamw("fused.betas-swapped", "h.beta1, h.beta2, h.eps, decay or 0.0, decay is not None,", "h.beta2, h.beta1, h.eps, decay or 0.0, decay is not None,",
            (FUSED,), "β1 and β2 passed to the kernel in the wrong order"),
-    _adamw("fused.half-without-float32-copy", "direct = [i for i, p in enumerate(batch.params) if p.dtype not in HALF_DTYPES]",
-           "direct = list(range(len(batch.params)))",
-           (FUSED,), "half-precision params stepped directly as well (in half precision, on top of the float32 step)"),
+    _adamw("fused.half-without-float32-copy", "        if p.dtype in HALF_DTYPES:\n            (work,), (g32,)", "        if False:\n            (work,), (g32,)",
+           (FUSED,), "half-precision params are stepped in their own dtype (no float32 copies)"),
     # ---------------------------------------------------------------------------------------------
     # AdamW, kernels.c
     # ---------------------------------------------------------------------------------------------
@@ -182,10 +182,12 @@ MUTANTS: list[Mutant] = [
                (FUSED,), "the kernel always clips at 1"),
     _adafactor("fused.scale-parameter-ignored", 'scale_parameter=group["scale_parameter"]', "scale_parameter=True",
                (FUSED,), "the kernel always scales by the parameter RMS"),
-    _adafactor("fused.beta2-one-step-ahead", 'x.rho, x.beta2t = _relative_step_size(group, step), 1.0 - step ** group["decay_rate"]',
-               'x.rho, x.beta2t = _relative_step_size(group, step), 1.0 - (step + 1) ** group["decay_rate"]',
+    _adafactor("fused.beta2-one-step-ahead", 'scalars[step] = (_relative_step_size(group, step), 1.0 - step ** group["decay_rate"])',
+               'scalars[step] = (_relative_step_size(group, step), 1.0 - (step + 1) ** group["decay_rate"])',
                (FUSED,), "β̂2 computed at t + 1"),
-    _m("torch.adafactor.schedule-reports-initial-lr", "torch/adafactor.py", "lrs.append(optimizer._get_lr(group, state) if has_stepped else base_lr)", "lrs.append(base_lr)",
+    _adafactor("fused.scalars-of-the-first-tensor", "            x.rho, x.beta2t = scalars[step]", "            x.rho, x.beta2t = next(iter(scalars.values()))",
+               (FUSED,), "ρ and β̂2 computed once per group, at the first tensor's step (tensors' step counters differ)"),
+    _m("torch.adafactor.schedule-reports-initial-lr", "torch/adafactor.py", "lrs.append(float(optimizer._get_lr(group, state)) if has_stepped else base_lr)", "lrs.append(base_lr)",
        (FUSED,), ("sched/adafactor_schedule/",), "AdafactorSchedule never reads the lr back"),
     # ---------------------------------------------------------------------------------------------
     # Adafactor, kernels.c
