@@ -84,6 +84,15 @@ class CheckRun:
     first_failure: str = ""  # "case id: message"
     worst: str = ""  # the largest error measured, as "k / budget at case id"
     seconds: float = 0.0
+    errors: dict[str, tuple[float, float]] = field(default_factory=dict, repr=False)  # case id -> (max_k, budget_k)
+
+    def compared_with(self, unmutated: CheckRun | None) -> str:
+        """The largest error of this run, beside the same case's error without the mutant."""
+        if not self.errors:
+            return self.worst
+        case_id, (k, budget) = max(self.errors.items(), key=lambda item: item[1][0] / item[1][1])
+        before = unmutated.errors.get(case_id) if unmutated else None
+        return f"{k:.3g} / budget {budget:g} at {case_id}" + (f" (unmutated: {before[0]:.3g})" if before else "")
 
     def as_dict(self) -> dict[str, Any]:
         return {"adapter": self.adapter, "exit_code": self.exit_code, "failing": self.failing, "first_failure": self.first_failure, "worst": self.worst, "seconds": round(self.seconds, 2)}
@@ -201,18 +210,19 @@ def imported_from(copy: Path, cache: Path) -> str:
     return done.stdout.strip()
 
 
-def _summarize(report: Mapping[str, Any]) -> tuple[int, str, str]:
-    """(failing cases, the first one with its message, the largest measured error relative to its budget)."""
+def _summarize(run: CheckRun, report: Mapping[str, Any]) -> None:
+    """Fill ``run`` from its JSON report: failing cases, the first one with its message, and the
+    measured error of every case with a budget."""
     cases = report.get("cases", [])
     failing = [c for c in cases if c.get("failing")]
-    first = f"{failing[0]['id']}: {failing[0].get('message', '')}"[:300] if failing else ""
-    worst, where = 0.0, ""
+    run.failing = len(failing)
+    run.first_failure = f"{failing[0]['id']}: {failing[0].get('message', '')}"[:300] if failing else ""
     for case in cases:
         measured = case.get("measured") or {}
         budget, k = float(measured.get("budget_k") or 0.0), measured.get("max_k")
-        if budget > 0 and isinstance(k, (int, float)) and k / budget > worst:
-            worst, where = k / budget, f"{k:.3g} / budget {budget:g} at {case['id']}"
-    return len(failing), first, where
+        if budget > 0 and isinstance(k, (int, float)):
+            run.errors[case["id"]] = (float(k), budget)
+    run.worst = run.compared_with(None)
 
 
 def run_check(copy: Path, cache: Path, adapter: str, select: Sequence[str], workdir: Path) -> CheckRun:
@@ -230,7 +240,7 @@ def run_check(copy: Path, cache: Path, adapter: str, select: Sequence[str], work
     run = CheckRun(adapter, code, seconds=time.perf_counter() - started)
     if report.exists():
         try:
-            run.failing, run.first_failure, run.worst = _summarize(json.loads(report.read_text()))
+            _summarize(run, json.loads(report.read_text()))
         except (ValueError, KeyError, TypeError):
             run.first_failure = "unreadable report"
     if code not in (0, 1) and not run.first_failure:
@@ -345,4 +355,8 @@ def run(
 
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             results = list(pool.map(one, mutants))
+    unmutated = {run.adapter: run for run in base}
+    for result in results:  # a passing mutant's largest error, beside the same case without it
+        for check in result.checks:
+            check.worst = check.compared_with(unmutated.get(check.adapter))
     return MutationRun(results, base, time.perf_counter() - started)
