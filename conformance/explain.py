@@ -19,9 +19,9 @@ from rich.text import Text
 from optimspec.reference import registry
 from optimspec.reference._dtypes import EPS
 
-from . import golden
+from . import compare, golden
 from .console import say
-from .runner import Case, CaseResult, _schedule_eps, _schedule_inputs, decode_state, decode_tensors, free_running_scales, teacher_forced_scales
+from .runner import Case, CaseResult, _decode_inputs, _schedule_eps, _schedule_inputs, decode_state, decode_tensors, free_running_scales, teacher_forced_scales
 
 MAX_DIFF_TABLES = 8
 
@@ -184,17 +184,20 @@ def _optimizer_tables(case: Case, actual: Mapping[str, Mapping[int, Mapping[str,
     fr_scales = free_running_scales(case, checkpoints, grads) if "free_running" in actual else {}
     for mode, steps in actual.items():
         for t, got in steps.items():
+            in_ulps = False
             if mode == "teacher_forced":
                 scales = teacher_forced_scales(case, checkpoints[t - 1], checkpoints[t], grads[t - 1])
                 budget = tolerance["teacher_forced"]["k"]
+                in_ulps = tolerance["teacher_forced"]["metric"] == "ulps"
             else:
                 fr = tolerance["free_running"]
                 scales, budget = fr_scales[t], fr["k"] + fr["growth_per_step"] * t
             for name, expected in by_step[t].items():
-                scale = scales.params[name]
                 values = np.asarray(got[name], dtype=np.float64).reshape(expected.shape)
                 labels = [str(list(i)) for i in np.ndindex(expected.shape)] if expected.ndim else ["[]"]
-                yield DiffTable(f"params[{name}] at step {t} ({mode})", labels, expected.reshape(-1), values.reshape(-1), _k(values, expected, scale, eps).reshape(-1), budget)
+                # ulps of the result: the scaled metric with S = ulp(expected) and a unit ε
+                unit, scale = (1.0, compare.ulp(case.group["dtype"], expected)) if in_ulps else (eps, scales.params[name])
+                yield DiffTable(f"params[{name}] at step {t} ({mode})", labels, expected.reshape(-1), values.reshape(-1), _k(values, expected, scale, unit).reshape(-1), budget)
 
 
 def _schedule_tables(case: Case, caps: Any, actual: np.ndarray) -> Iterator[DiffTable]:
