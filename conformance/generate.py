@@ -176,7 +176,7 @@ def _optimizer_case(algorithm: str, group: OptimizerGroup, case: OptimizerCase, 
     params = {n: round_to(group.dtype, np.asarray(v, dtype=np.float64)) for n, v in case.params.items()}
     grads = [{n: (None if g is None else round_to(group.dtype, np.asarray(g, dtype=np.float64))) for n, g in step.items()} for step in case.grads]
     snapshots = ref.optimizer_trajectory(
-        algorithm, params, grads, case.hparams, groups=case.param_groups, dtype=group.dtype, start_step=case.start_step
+        algorithm, params, grads, case.hparams, groups=case.param_groups, dtype=group.dtype, start_state=case.start_state
     )
     steps = list(case.checkpoints) if case.checkpoints is not None else list(range(len(grads) + 1))
     if steps[0] != 0 or sorted(set(steps)) != steps or steps[-1] > len(grads):
@@ -202,7 +202,7 @@ def _optimizer_case(algorithm: str, group: OptimizerGroup, case: OptimizerCase, 
         ],
         "discriminates": separations,
     }
-    if case.start_step:
+    if case.start_state:
         encoded["starts_from_state"] = True
     if case.param_groups:
         encoded["param_groups"] = [

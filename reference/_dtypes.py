@@ -55,6 +55,14 @@ def float32_for_half(param_dtype: str) -> str:
     return "float32" if param_dtype in ("float16", "bfloat16") else param_dtype
 
 
+MASTER_WEIGHTS_DOC = "keep a float32 copy of each float16/bfloat16 param (`master_param`), step it and round the param from it; no effect on float32/float64 params"
+MASTER_WEIGHTS_DECISION = (
+    "Beyond transformers: `master_weights=True` keeps a persistent float32 copy of each float16/bfloat16 param in its state "
+    "(`master_param`, 4 more bytes per param), steps it and rounds the param from it, so updates below half an ulp accumulate "
+    "instead of being lost. Off by default, as transformers has no such option."
+)
+
+
 def representable(dtype: str, values: np.ndarray) -> bool:
     """True when every value survives rounding to ``dtype`` unchanged (NaN counts as representable)."""
     values = np.asarray(values, dtype=np.float64)

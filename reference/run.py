@@ -12,6 +12,15 @@ Optimizer modules provide::
     state_dtype(param_dtype) -> str                           # optional; default: the param dtype
     transform_grads(grads, hparams_by_name, nx) -> grads      # optional: before the updates (clipping)
 
+Master weights (an optimizer whose ``SPEC`` has the hyperparameter ``master_weights`` and whose
+``State`` the field ``master_param``, None by default): with ``master_weights=True`` a float16 or
+bfloat16 param keeps a float32 copy of itself in its state, which starts as the param's value.
+Each step then runs ``update`` on that copy instead of the half param, stores the result in
+``master_param`` (rounded to float32, the state dtype) and the param rounded to its dtype from it,
+so updates below half an ulp of the param accumulate in the copy instead of being lost. float32
+and float64 params keep no copy (``master_param`` stays None): they are their own full-precision
+weights, and the flag changes nothing for them. The algorithm's formulas do not change.
+
 Step schedules provide ``multiplier(t, hp, variant, nx) -> λ`` (lr_g = group_lr_g · λ, LambdaLR
 style) or ``learning_rate(t, hp, variant, nx) -> lr`` (Keras style, one value). Stateful schedules
 provide ``run(inputs, hp, variant, nx) -> rows`` (one row of group lrs per input).
@@ -26,10 +35,13 @@ from typing import Any
 import numpy as np
 
 from . import registry
-from ._dtypes import round_to
+from ._dtypes import float32_for_half, round_to
 from ._numeric import FLOAT64, MAGNITUDE, NumericContext, exact
 
 Tensors = dict[str, np.ndarray]
+
+#: The state field of a half param's float32 master copy (``master_weights=True``).
+MASTER_PARAM = "master_param"
 
 
 @dataclass(frozen=True)
@@ -86,11 +98,31 @@ def group_hparams(algorithm: str, hparams: Mapping[str, Any], groups: Sequence[M
     return out
 
 
+def keeps_master(hp: Mapping[str, Any], dtype: str) -> bool:
+    """Whether a ``dtype`` param under the resolved hyperparameters ``hp`` keeps a float32 master
+    copy: ``master_weights=True`` on a float16/bfloat16 param (a float32 or float64 param is its
+    own full-precision copy).
+
+    >>> keeps_master({"master_weights": True}, "bfloat16"), keeps_master({"master_weights": True}, "float32")
+    (True, False)
+    """
+    return bool(hp.get("master_weights")) and float32_for_half(dtype) != dtype
+
+
 def init_state(algorithm: str, params: Tensors, hparams: Mapping[str, Any], groups: Sequence[Mapping[str, Any]] | None = None, dtype: str = "float64") -> dict[str, Any]:
+    """Fresh state per tensor: ``init``'s, with the master copy (the param's value) where
+    :func:`keeps_master`."""
     module = registry.module(algorithm)
     per_name = group_hparams(algorithm, hparams, groups, list(params))
     sdtype = _state_dtype(algorithm, dtype)
-    return {n: _store_state(module.init(np.asarray(p, dtype=np.float64), per_name[n], FLOAT64), sdtype, FLOAT64) for n, p in params.items()}
+    states = {}
+    for name, param in params.items():
+        value = np.asarray(param, dtype=np.float64)
+        state = module.init(value, per_name[name], FLOAT64)
+        if keeps_master(per_name[name], dtype):
+            state = state._replace(**{MASTER_PARAM: value})
+        states[name] = _store_state(state, sdtype, FLOAT64)
+    return states
 
 
 def optimizer_step(
@@ -105,7 +137,8 @@ def optimizer_step(
     dtype: str = "float64",
     nx: NumericContext = FLOAT64,
 ) -> tuple[Tensors, dict[str, Any]]:
-    """One optimizer step over every named tensor; a tensor whose grad is None is left alone."""
+    """One optimizer step over every named tensor; a tensor whose grad is None is left alone. A
+    tensor with a master copy in its state steps the copy and is rounded from it."""
     module = registry.module(algorithm)
     conv = module.SPEC.variant(variant)
     per_name = group_hparams(algorithm, hparams, groups, list(params))
@@ -121,10 +154,12 @@ def optimizer_step(
             if name not in present:
                 new_params[name], new_state[name] = np.array(param, dtype=np.float64), state[name]
                 continue
-            p, s = module.update(
-                nx.array(param), present[name], _lift_state(state[name], nx), per_name[name], conv, nx, name
-            )
-            new_params[name] = _store(p, dtype, nx)
+            lifted = _lift_state(state[name], nx)
+            master = getattr(lifted, MASTER_PARAM, None)
+            p, s = module.update(nx.array(param) if master is None else master, present[name], lifted, per_name[name], conv, nx, name)
+            if master is not None:
+                s = s._replace(**{MASTER_PARAM: p})
+            new_params[name] = _store(p, dtype, nx)  # through float32: the master's value, rounded
             new_state[name] = _store_state(s, sdtype, nx)
     return new_params, new_state
 
@@ -155,14 +190,16 @@ def optimizer_trajectory(
     variant: Mapping[str, str] | None = None,
     dtype: str = "float64",
     nx: NumericContext = FLOAT64,
-    start_step: int = 0,
+    start_state: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Snapshot]:
-    """Snapshots after 0, 1, …, len(grads) steps, starting from ``init`` (with its step counter
-    set to ``start_step``)."""
+    """Snapshots after 0, 1, …, len(grads) steps, starting from ``init`` with the fields of
+    ``start_state`` (per tensor name: ``{"p": {"step": 9998}}``, a counter past 10⁴, or a master
+    copy ahead of its param) put in, rounded to the state dtype."""
     current = {n: round_to(dtype, np.asarray(p, dtype=np.float64)) for n, p in params.items()}
     state = init_state(algorithm, current, hparams, groups, dtype)
-    if start_step:
-        state = {n: s._replace(step=start_step) for n, s in state.items()}
+    sdtype = _state_dtype(algorithm, dtype)
+    for name, fields in (start_state or {}).items():
+        state[name] = _store_state(state[name]._replace(**fields), sdtype, FLOAT64)
     snapshots = [Snapshot(0, current, state)]
     for k, step_grads in enumerate(grads, start=1):
         current, state = optimizer_step(

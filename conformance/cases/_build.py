@@ -35,9 +35,11 @@ class OptimizerCase:
     checkpoints (t−1, t) are the teacher-forced checks; every checkpoint is a free-running check.
     ``discriminates``: convention axes this case exists to separate; generation fails unless each
     alternative value moves the result by at least 100× the case's budget.
-    ``start_step``: the step counter of the initial state (its other fields are fresh), to reach
-    states past step 10⁴ without storing 10⁴ gradients. Such a case starts from its checkpoint-0
-    state in free-running mode too, so an adapter needs ``load_state`` to run it.
+    ``start_state``: fields of the initial state that are not fresh, per tensor name (rounded to
+    the state dtype): ``{"p": {"step": 9998}}`` reaches states past step 10⁴ without storing 10⁴
+    gradients, a ``master_param`` ahead of its half param resumes sub-ulp progress. Such a case
+    starts from its checkpoint-0 state in free-running mode too, so an adapter needs
+    ``load_state`` to run it.
     """
 
     name: str
@@ -49,7 +51,7 @@ class OptimizerCase:
     discriminates: Sequence[str] = ()
     flags: Sequence[str] = ()
     description: str = ""
-    start_step: int = 0
+    start_state: Mapping[str, Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True)

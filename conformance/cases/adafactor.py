@@ -1,7 +1,7 @@
 """Golden cases for ``adafactor`` (transformers' Adafactor).
 
 The relative-step crossover past t = 10⁴ is covered by cases that start from a state whose step
-counter is 9 998 (``start_step``), so they store a handful of gradients instead of 10⁴.
+counter is 9 998 (``start_state``), so they store a handful of gradients instead of 10⁴.
 """
 
 import dataclasses
@@ -274,7 +274,7 @@ def _crossover(dtype: str, seed: int) -> OptimizerGroup:
             params={"p": normal(seed + i, shape)},
             grads=grad_sequence(seed + 10 + i, {"p": shape}, 5),
             hparams=hparams,
-            start_step=9998,
+            start_state={"p": {"step": 9998}},
             description=f"steps 9 999 to 10 003 ({name}): the relative step crosses over at 10⁴",
         )
         for i, (name, hparams) in enumerate({"relative-step": {}, "warmup-init": {"warmup_init": True}}.items())

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
-from ._distributed import guard_checkpoint_state_init
+from ._distributed import MASTER_PARAM, guard_checkpoint_state_init
 
 HALF_DTYPES = (torch.float16, torch.bfloat16)
 KERNEL_DTYPES = (torch.float32, torch.float64)
@@ -23,9 +23,33 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in HALF_DTYPES else dtype
 
 
-def float32_work(params: list[torch.Tensor], grads: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """The tensors a step computes on: half params and gradients as float32 copies, others as they are."""
-    work = [p.float() if p.dtype in HALF_DTYPES else p for p in params]
+def keeps_master(p: torch.Tensor, group: Mapping[str, Any]) -> bool:
+    """Whether ``p`` keeps a persistent float32 copy in its state: a float16/bfloat16 param of a
+    group with ``master_weights=True`` (float32 and float64 params are their own full-precision
+    copy)."""
+    return group["master_weights"] and p.dtype in HALF_DTYPES
+
+
+def init_master(state: dict[str, Any], p: torch.Tensor, group: Mapping[str, Any]) -> None:
+    """Put the master copy (the param's value, in float32) into a fresh state where :func:`keeps_master`."""
+    if keeps_master(p, group):
+        state[MASTER_PARAM] = p.detach().float()
+
+
+def work_tensor(p: torch.Tensor, master: torch.Tensor | None) -> torch.Tensor:
+    """The tensor a step updates: a half param's master copy (``master_weights=True``) or a float32
+    copy made for this step; any other param itself."""
+    if master is not None:
+        return master
+    return p.float() if p.dtype in HALF_DTYPES else p
+
+
+def float32_work(
+    params: list[torch.Tensor], grads: list[torch.Tensor], masters: list[torch.Tensor | None]
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The tensors a step computes on: each param's :func:`work_tensor` (``masters``: its master
+    copy or None), half gradients as float32 copies, other gradients as they are."""
+    work = [work_tensor(p, master) for p, master in zip(params, masters)]
     return work, [g.float() if g.dtype in HALF_DTYPES else g for g in grads]
 
 
@@ -43,7 +67,8 @@ def kernel_takes(param: torch.Tensor, *others: torch.Tensor) -> bool:
 
 
 def write_back(params: list[torch.Tensor], work: list[torch.Tensor]) -> None:
-    """Round the float32 working copies of half params back into the params (once per step)."""
+    """Round the float32 working copies of half params (master copies or copies made for the step)
+    back into the params (once per step)."""
     for p, w in zip(params, work):
         if w is not p:
             p.copy_(w)
@@ -89,9 +114,15 @@ SCALAR = Slot("scalar")
 STATISTIC = Slot("statistic")
 
 
+def master_slots(p: torch.Tensor, group: Mapping[str, Any]) -> dict[str, Slot]:
+    """The master copy's slot (float32, the param's shape) where :func:`keeps_master`, else none."""
+    return {MASTER_PARAM: Slot.tensor(p.shape, torch.float32)} if keeps_master(p, group) else {}
+
+
 class SpecOptimizer(Optimizer):
     """An ``Optimizer`` that validates every param group at construction, keeps fp32 state for half
-    params, and validates what ``load_state_dict`` loads.
+    params (with ``master_weights=True`` also a float32 copy of each, ``state["master_param"]``),
+    and validates what ``load_state_dict`` loads.
 
     Subclasses implement :meth:`_check_group`, which raises ``ValueError`` naming the argument, and
     :meth:`_state_slots`, which declares the state a stepped param holds. ``_LEGACY_GROUP_KEYS``:
@@ -158,9 +189,10 @@ class SpecOptimizer(Optimizer):
         nothing loaded): each saved group's hyperparameters pass the constructor's checks (its lr,
         which a schedule may have rewritten, must be a finite number >= 0), and each
         param's state holds exactly the declared entries (:meth:`_state_slots`: shapes, dtypes,
-        integer steps). Also keeps the float32 state of half-precision params in float32 (torch
-        casts every floating state tensor to its param's dtype on load, which would round the fp32
-        moments of a bf16/fp16 param and break a bit-identical resume)."""
+        integer steps, a master copy exactly where the group has ``master_weights=True``). Also
+        keeps the float32 state of half-precision params in float32 (torch casts every floating
+        state tensor to its param's dtype on load, which would round the fp32 moments and master
+        copy of a bf16/fp16 param and break a bit-identical resume)."""
         self._check_state_dict(state_dict)
         saved_groups = [
             {**{key: current[key] for key in self._LEGACY_GROUP_KEYS if key in current}, **saved}

@@ -15,6 +15,9 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
+#: The state entry of a half param's persistent float32 copy (``master_weights=True``).
+MASTER_PARAM = "master_param"
+
 
 def _is_dtensor(tensor: torch.Tensor) -> bool:
     # torch.distributed.tensor costs ~0.5 s to import: a tensor can only be a DTensor once it is loaded.
@@ -93,9 +96,11 @@ def _undo_state_init_step(optimizer: Optimizer, args: Any, kwargs: Any) -> None:
     saved = optimizer.__dict__.pop("_params_before_state_init")
     for p, value in saved:
         p.copy_(value)
-    for state in optimizer.state.values():
+    for p, state in optimizer.state.items():
         for key, value in state.items():
-            if torch.is_tensor(value):
+            if key == MASTER_PARAM:
+                value.copy_(p)  # a fresh master copy holds the (restored) param's value
+            elif torch.is_tensor(value):
                 value.zero_()
             elif isinstance(value, (int, float)):
                 state[key] = type(value)(0)
@@ -109,7 +114,8 @@ def guard_checkpoint_state_init(optimizer: Optimizer) -> None:
     optimizers that step is a real step: the step counter advances, Adafactor's statistics absorb
     ``eps[0]``, and with ``relative_step`` (which ignores ``lr``) weight decay moves the params.
     This registers step hooks that recognize that call, put the params back and reset the new
-    state to the fresh state (every entry zero), so a checkpoint taken before the first step, or
+    state to the fresh state (every entry zero, except a master copy, which holds the param's
+    value), so a checkpoint taken before the first step, or
     a fresh optimizer prepared as a load target, continues exactly like an untouched one. The
     params are copied once for that call. Idempotent (the hooks do not survive pickling, so
     ``__setstate__`` calls it again).

@@ -12,7 +12,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
 from . import _checks, _kernels
-from ._base import COUNTER, HALF_DTYPES, STATISTIC, Slot, SpecOptimizer, compute_dtype, kernel_takes, write_back
+from ._base import COUNTER, HALF_DTYPES, MASTER_PARAM, STATISTIC, Slot, SpecOptimizer, compute_dtype, init_master, kernel_takes, master_slots, work_tensor, write_back
 from ._distributed import placed_like, zeros_reduced
 
 #: The selectable implementation paths, the default first.
@@ -79,8 +79,8 @@ class Adafactor(SpecOptimizer):
       per elementwise operation in the order above, means and norms summed in float64 (per fixed
       block, so the result does not depend on the number of threads). ``RMS`` is kept as a Python
       float. Tensors the kernel does not take (CUDA, non-contiguous, empty, subclasses such as
-      DTensors; half params go through it one by one as float32 copies), and all tensors where no
-      C compiler is available, take the per-tensor path.
+      DTensors; half params go through it one by one, as their master copies or float32 copies),
+      and all tensors where no C compiler is available, take the per-tensor path.
     * ``"per_tensor"``: transformers' own loop of torch ops, bit-identical to transformers'
       Adafactor for float32 and float64 params (the fused path differs by rounding).
 
@@ -88,9 +88,13 @@ class Adafactor(SpecOptimizer):
     reference to rounding).
     float16/bfloat16 params keep their state in float32, are updated through a float32 copy and
     rounded to their dtype once per step; that state stays float32 through
-    ``state_dict``/``load_state_dict``, so a resumed run continues bit-identically. The float32
-    copy lives for one step only (no master weights, as upstream): an update smaller than half an
-    ulp of the param is lost.
+    ``state_dict``/``load_state_dict``, so a resumed run continues bit-identically. By default the
+    float32 copy lives for one step only (no master weights, as upstream): an update smaller than
+    half an ulp of the param is lost. ``master_weights=True`` keeps it: each half param gets a
+    float32 copy in its state (``state["master_param"]``, 4 bytes per element, saved by
+    ``state_dict``), every step updates the copy (RMS and decay included) and rounds the param from
+    it, so sub-ulp updates accumulate. float32 and float64 params keep no copy (they are their
+    own); the flag changes nothing for them.
 
     Arguments are checked at construction (``ValueError`` naming the argument). Kept from
     transformers: a manual ``lr`` with ``relative_step=True``; ``warmup_init`` without
@@ -98,7 +102,7 @@ class Adafactor(SpecOptimizer):
     first step), ``lr >= 0``, ``eps[i] >= 0``, ``clip_threshold > 0`` (``inf`` turns clipping off),
     ``decay_rate <= 0`` (a positive rate makes β̂2 negative), ``0 <= beta1 < 1``,
     ``weight_decay >= 0``, and the flags ``scale_parameter``, ``relative_step``, ``warmup_init``
-    must be bools (transformers reads ``1`` as true). NaN/inf gradients propagate. Sparse gradients
+    must be bools (transformers reads ``1`` as true), and so must ``master_weights``. NaN/inf gradients propagate. Sparse gradients
     raise ``RuntimeError``.
 
     Args:
@@ -113,6 +117,8 @@ class Adafactor(SpecOptimizer):
         relative_step: ρ = ``min(1e-2, 1/sqrt(t))`` (or the warmup form) instead of ``lr``.
         warmup_init: ρ starts at ``1e-6·t`` (needs ``relative_step``).
         impl: the implementation path, ``"fused"`` or ``"per_tensor"``.
+        master_weights: keep a float32 copy of each float16/bfloat16 param, step it and round the
+            param from it (per group).
 
     Raises:
         ValueError: an out-of-domain argument or combination (above), naming it.
@@ -145,6 +151,7 @@ class Adafactor(SpecOptimizer):
         warmup_init: bool = False,
         *,
         impl: str = "fused",
+        master_weights: bool = False,
     ) -> None:
         defaults = {
             "lr": lr,
@@ -157,12 +164,13 @@ class Adafactor(SpecOptimizer):
             "relative_step": relative_step,
             "warmup_init": warmup_init,
             "impl": impl,
+            "master_weights": master_weights,
         }
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict[str, Any]) -> None:
         owner = type(self).__name__
-        for flag in ("scale_parameter", "relative_step", "warmup_init"):
+        for flag in ("scale_parameter", "relative_step", "warmup_init", "master_weights"):
             _checks.boolean(owner, flag, group[flag])
         if group["lr"] is not None and group["relative_step"]:
             raise ValueError(f"{owner}: Cannot combine manual `lr` and `relative_step=True` options")
@@ -182,10 +190,13 @@ class Adafactor(SpecOptimizer):
         _checks.real(owner, "weight_decay", group["weight_decay"], low=0.0)
         _checks.one_of(owner, "impl", group["impl"], IMPLS)
 
+    # Checkpoints of earlier optimspec versions hold no "master_weights"; a loaded group keeps this optimizer's value
+    _LEGACY_GROUP_KEYS = frozenset({"master_weights"})
+
     def _state_slots(self, p: torch.Tensor, group: Mapping[str, Any]) -> dict[str, Slot]:
-        """As ``_init_state`` creates them, in the (upcast) gradient's dtype."""
+        """As ``_init_state`` creates them, in the (upcast) gradient's dtype, and the master copy."""
         dtype, shape = compute_dtype(p.dtype), tuple(p.shape)
-        slots = {"step": COUNTER, "RMS": STATISTIC, **({"exp_avg": Slot.tensor(shape, dtype)} if group["beta1"] is not None else {})}
+        slots = {"step": COUNTER, "RMS": STATISTIC, **({"exp_avg": Slot.tensor(shape, dtype)} if group["beta1"] is not None else {}), **master_slots(p, group)}
         if p.dim() >= 2:
             return {**slots, "exp_avg_sq_row": Slot.tensor(shape[:-1], dtype), "exp_avg_sq_col": Slot.tensor(shape[:-2] + shape[-1:], dtype)}
         return {**slots, "exp_avg_sq": Slot.tensor(shape, dtype)}
@@ -216,18 +227,20 @@ class Adafactor(SpecOptimizer):
         library = _kernels.library() if fused else None
         params, works, grads, states = [], [], [], []  # what the fused kernel takes, in order
         for p, grad in self._params_with_grad(group):
-            # Half params and gradients: float32 copies; the param is rounded back once per step.
-            work = p.float() if p.dtype in HALF_DTYPES else p
             if grad.dtype in HALF_DTYPES:
                 grad = grad.float()
             state = self.state[p]
             if not state:
                 _init_state(state, grad, group["beta1"])
+                init_master(state, p, group)
             state["step"] += 1
+            # Half params: a float32 work tensor (the master copy or a copy for this step); the
+            # param is rounded back from it once per step.
+            work = work_tensor(p, state.get(MASTER_PARAM))
             if library is None or not _kernel_takes(work, grad, state):
                 _per_tensor_update(work, grad, state, group)
                 write_back([p], [work])
-            elif work is not p:  # a half param: its float32 copies live for this tensor only
+            elif work is not p:  # a half param, stepped on its own: its float32 copies live for this tensor only
                 _fused_update(library, [p], [work], [grad], [state], group)
             else:
                 params.append(p)

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from . import _checks, _kernels
-from ._base import COUNTER, HALF_DTYPES, Slot, SpecOptimizer, compute_dtype, float32_work, kernel_takes, write_back
+from ._base import COUNTER, HALF_DTYPES, MASTER_PARAM, Slot, SpecOptimizer, compute_dtype, float32_work, init_master, kernel_takes, master_slots, write_back
 
 #: The selectable implementation paths, the default first.
 IMPLS = ("fused", "foreach", "per_tensor")
@@ -45,8 +45,12 @@ class AdamW(SpecOptimizer):
     dtypes: float32 and float64 params compute in their own dtype. For float16/bfloat16 params the
     moments are kept in float32 and the step is computed in float32 from an upcast copy of the
     param and gradient; the param is rounded to its dtype once per step. (transformers ran the
-    whole update in the half dtype, where ``g·g`` underflows.) There is no persistent float32 copy
-    of the param: an update smaller than half an ulp of the param is lost, as in transformers.
+    whole update in the half dtype, where ``g·g`` underflows.) By default there is no persistent
+    float32 copy of the param: an update smaller than half an ulp of the param is lost, as in
+    transformers. ``master_weights=True`` keeps one: each half param gets a float32 copy in its
+    state (``state["master_param"]``, 4 bytes per element, saved by ``state_dict``), every step
+    updates the copy and rounds the param from it, so sub-ulp updates accumulate. float32 and
+    float64 params keep no copy (they are their own); the flag changes nothing for them.
 
     Paths (``impl``, per param group):
 
@@ -54,8 +58,8 @@ class AdamW(SpecOptimizer):
       this CPU on first use (:mod:`optimspec.torch._kernels`), one IEEE rounding per operation in
       the order above; in float64 that is the spec's reference value bit for bit. Tensors the kernel
       does not take (CUDA, non-contiguous, subclasses such as DTensors; half params go through it
-      one by one as float32 copies), and all tensors where no C compiler is available, take the
-      foreach path.
+      one by one, as their master copies or float32 copies), and all tensors where no C compiler
+      is available, take the foreach path.
     * ``"foreach"``: torch's multi-tensor ``_foreach_*`` ops, in the order above.
     * ``"per_tensor"``: transformers' own loop of torch ops.
 
@@ -65,7 +69,7 @@ class AdamW(SpecOptimizer):
 
     Arguments are checked at construction (``ValueError`` naming the argument): ``lr >= 0``,
     ``0 <= betas[i] < 1``, ``eps >= 0``, ``weight_decay >= 0`` (transformers silently ignored a
-    negative decay), ``correct_bias`` a bool, ``impl`` one of :data:`IMPLS`. ``eps=0`` is allowed,
+    negative decay), ``correct_bias`` and ``master_weights`` bools, ``impl`` one of :data:`IMPLS`. ``eps=0`` is allowed,
     and then a coordinate whose gradient has always been 0 gives 0/0 = NaN, as upstream. NaN/inf
     gradients propagate into the params. Sparse gradients raise ``RuntimeError``.
 
@@ -78,6 +82,8 @@ class AdamW(SpecOptimizer):
         correct_bias: fold the bias corrections into the step size.
         no_deprecation_warning: accepted for compatibility; this class is supported and never warns.
         impl: the implementation path, ``"fused"``, ``"foreach"`` or ``"per_tensor"`` (per group).
+        master_weights: keep a float32 copy of each float16/bfloat16 param, step it and round the
+            param from it (per group).
 
     Raises:
         ValueError: an out-of-domain argument (above), here or in ``add_param_group``, naming it.
@@ -92,6 +98,16 @@ class AdamW(SpecOptimizer):
         >>> opt.step()
         >>> [round(x, 8) for x in w.tolist()]
         [0.99975975, -0.50099989]
+
+        A bfloat16 weight moves by updates below half its ulp only with master weights:
+
+        >>> b = torch.nn.Parameter(torch.ones(1, dtype=torch.bfloat16))
+        >>> opt = AdamW([b], lr=1e-4, master_weights=True)
+        >>> for _ in range(50):
+        ...     b.grad = torch.ones(1, dtype=torch.bfloat16)
+        ...     opt.step()
+        >>> round(opt.state[b]["master_param"].item(), 4), b.item()  # 50 updates of 1e-4; ulp(1.0) = 2⁻⁷
+        (0.995, 0.99609375)
     """
 
     IMPLS = IMPLS
@@ -107,6 +123,7 @@ class AdamW(SpecOptimizer):
         no_deprecation_warning: bool = False,
         *,
         impl: str = "fused",
+        master_weights: bool = False,
     ) -> None:
         defaults = {
             "lr": lr,
@@ -115,6 +132,7 @@ class AdamW(SpecOptimizer):
             "weight_decay": weight_decay,
             "correct_bias": correct_bias,
             "impl": impl,
+            "master_weights": master_weights,
         }
         super().__init__(params, defaults)
 
@@ -128,12 +146,14 @@ class AdamW(SpecOptimizer):
         _checks.real(owner, "weight_decay", group["weight_decay"], low=0.0)
         _checks.boolean(owner, "correct_bias", group["correct_bias"])
         _checks.one_of(owner, "impl", group["impl"], IMPLS)
+        _checks.boolean(owner, "master_weights", group["master_weights"])
 
-    _LEGACY_GROUP_KEYS = frozenset({"impl"})  # transformers' AdamW saved no "impl"
+    # transformers' AdamW saved neither; a loaded group without them keeps this optimizer's values
+    _LEGACY_GROUP_KEYS = frozenset({"impl", "master_weights"})
 
     def _state_slots(self, p: torch.Tensor, group: Mapping[str, Any]) -> dict[str, Slot]:
         moment = Slot.tensor(p.shape, compute_dtype(p.dtype))
-        return {"step": COUNTER, "exp_avg": moment, "exp_avg_sq": moment}
+        return {"step": COUNTER, "exp_avg": moment, "exp_avg_sq": moment, **master_slots(p, group)}
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
@@ -152,12 +172,14 @@ class AdamW(SpecOptimizer):
                 dtype = compute_dtype(p.dtype)
                 state["exp_avg"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
                 state["exp_avg_sq"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
+                init_master(state, p, group)
             state["step"] += 1
             batch.params.append(p)
             batch.grads.append(grad)
             batch.exp_avgs.append(state["exp_avg"])
             batch.exp_avg_sqs.append(state["exp_avg_sq"])
             batch.steps.append(state["step"])
+            batch.masters.append(state.get(MASTER_PARAM))
         if batch.params:
             _UPDATES[group["impl"]](batch, _Hyper.of(group))
 
@@ -191,9 +213,10 @@ class _Hyper:
 
 
 class _Batch:
-    """The params of one group that step now, with their gradients, moments and step counters."""
+    """The params of one group that step now, with their gradients, moments, step counters and
+    master copies (None for a param without one)."""
 
-    __slots__ = ("params", "grads", "exp_avgs", "exp_avg_sqs", "steps")
+    __slots__ = ("params", "grads", "exp_avgs", "exp_avg_sqs", "steps", "masters")
 
     def __init__(self) -> None:
         self.params: list[torch.Tensor] = []
@@ -201,6 +224,7 @@ class _Batch:
         self.exp_avgs: list[torch.Tensor] = []
         self.exp_avg_sqs: list[torch.Tensor] = []
         self.steps: list[int] = []
+        self.masters: list[torch.Tensor | None] = []
 
     def step_sizes(self, h: _Hyper) -> list[float]:
         """Each tensor's ``s``. (No cache keyed by the step: under ``torch.compile`` that would
@@ -211,8 +235,8 @@ class _Batch:
 def _per_tensor_update(batch: _Batch, h: _Hyper) -> None:
     """transformers' loop, one param at a time."""
     decay = h.decay
-    for p, g, m, v, step in zip(batch.params, batch.grads, batch.exp_avgs, batch.exp_avg_sqs, batch.steps):
-        (work,), (g,) = float32_work([p], [g])
+    for p, g, m, v, step, master in zip(batch.params, batch.grads, batch.exp_avgs, batch.exp_avg_sqs, batch.steps, batch.masters):
+        (work,), (g,) = float32_work([p], [g], [master])
         m.mul_(h.beta1).add_(g, alpha=1.0 - h.beta1)
         v.mul_(h.beta2).addcmul_(g, g, value=1.0 - h.beta2)
         denom = v.sqrt().add_(h.eps)
@@ -223,9 +247,9 @@ def _per_tensor_update(batch: _Batch, h: _Hyper) -> None:
 
 
 def _foreach_update(batch: _Batch, h: _Hyper) -> None:
-    """The per-tensor operations, each applied to every param at once (half params: float32
-    copies of all of them for the step)."""
-    work, grads = float32_work(batch.params, batch.grads)
+    """The per-tensor operations, each applied to every param at once (half params: their master
+    copies, or float32 copies of all of them for the step)."""
+    work, grads = float32_work(batch.params, batch.grads, batch.masters)
     _foreach_math(work, grads, batch.exp_avgs, batch.exp_avg_sqs, batch.step_sizes(h), h)
     write_back(batch.params, work)
 
@@ -255,8 +279,8 @@ def _fused_update(batch: _Batch, h: _Hyper) -> None:
     It runs the operations of :func:`_per_tensor_update` in the same order, one rounding each, on
     the tensors it takes (:func:`~optimspec.torch._base.kernel_takes`) in one call per dtype; the
     others, and every tensor where the kernels cannot be built, take the foreach path. A half param
-    is stepped on its own (float32 copies of it and its gradient, rounded back at once), so no
-    temporary outgrows one tensor.
+    is stepped on its own (its master copy or a float32 copy of it, and a float32 copy of its
+    gradient; the param is rounded at once), so no temporary outgrows one tensor.
     """
     library = _kernels.library()
     if library is None or torch.compiler.is_compiling():  # dynamo cannot trace a ctypes call
@@ -264,9 +288,9 @@ def _fused_update(batch: _Batch, h: _Hyper) -> None:
         return
     kernel: dict[torch.dtype, tuple[list[Any], ...]] = {}
     rest: tuple[list[Any], ...] = ([], [], [], [], [])
-    for p, g, m, v, s in zip(batch.params, batch.grads, batch.exp_avgs, batch.exp_avg_sqs, batch.step_sizes(h)):
+    for p, g, m, v, s, master in zip(batch.params, batch.grads, batch.exp_avgs, batch.exp_avg_sqs, batch.step_sizes(h), batch.masters):
         if p.dtype in HALF_DTYPES:
-            (work,), (g32,) = float32_work([p], [g])
+            (work,), (g32,) = float32_work([p], [g], [master])
             _run_kernel_or_foreach(library, [work], [g32], [m], [v], [s], h)
             write_back([p], [work])
             continue

@@ -19,9 +19,16 @@ Per tensor, at the 1-based step ``t`` (a per-tensor counter), in this order::
     10 if weight_decay ≠ 0:   P ← P + (−weight_decay·α)·P      (on the pre-update P, scaled by α)
     11 P ← P − u
 
-Half-precision params (float16, bfloat16): upstream steps a float32 master copy and copies it back
-rounded; here the step is computed in float64 from the half param, the param rounded once per
-step and the state kept in float32 (:func:`state_dtype`). float64 params compute in float64.
+Half-precision params (float16, bfloat16): upstream steps a float32 copy of the param made for the
+step and copies it back rounded; here the step is computed in float64 from the half param, the
+param rounded once per step and the state kept in float32 (:func:`state_dtype`). float64 params
+compute in float64.
+
+Master weights (``master_weights=True``, beyond transformers): a half param keeps a float32 copy
+``master_param`` in its state, starting at the param's value; the step above runs on that copy
+(``P`` is the copy, RMS and the decay included) and the param is the copy rounded to its dtype, so
+sub-ulp updates accumulate (``optimspec.reference.run`` applies it, the formulas are unchanged).
+float32 and float64 params keep no copy: the flag changes nothing for them.
 
 Edge cases:
 
@@ -37,8 +44,9 @@ Edge cases:
 
 State: one fixed record with transformers' names. A field the tensor does not use (transformers
 leaves the key out: ``exp_avg`` without beta1, ``exp_avg_sq`` when factored, the row/column
-statistics when not) holds None (``null`` in the goldens). ``RMS`` starts at 0.0 (transformers
-stores the int 0 there; it is overwritten before it is read).
+statistics when not, ``master_param`` without master weights) holds None (``null`` in the
+goldens). ``RMS`` starts at 0.0 (transformers stores the int 0 there; it is overwritten before it
+is read).
 
 Conventions peers follow instead (``variant``):
 
@@ -70,7 +78,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._dtypes import float32_for_half
+from .._dtypes import MASTER_WEIGHTS_DECISION, MASTER_WEIGHTS_DOC, float32_for_half
 from .._numeric import Array, NumericContext, Scalar
 from .._spec import AlgorithmSpec, Boolean, Convention, HParam, PairOf, Real, check
 
@@ -88,6 +96,7 @@ SPEC = AlgorithmSpec(
         HParam("scale_parameter", True, Boolean(), "multiply ρ by max(eps2, RMS(P))"),
         HParam("relative_step", True, Boolean(), "ρ = min(1e-2 or 1e-6·t, 1/√t) instead of lr"),
         HParam("warmup_init", False, Boolean(), "ρ starts at 1e-6·t (requires relative_step)"),
+        HParam("master_weights", False, Boolean(), MASTER_WEIGHTS_DOC),
     ),
     conventions=(
         Convention(
@@ -121,7 +130,7 @@ SPEC = AlgorithmSpec(
             {"pytorch_optimizer AdaFactor": "0.999", "timm AdafactorBigVision": "0.999"},
         ),
     ),
-    state_fields=("step", "RMS", "exp_avg_sq_row", "exp_avg_sq_col", "exp_avg_sq", "exp_avg"),
+    state_fields=("step", "RMS", "exp_avg_sq_row", "exp_avg_sq_col", "exp_avg_sq", "exp_avg", "master_param"),
     step_indexing="t = 1 at the first update (per-tensor counter `step`, incremented before use)",
     source="transformers v5.24.0 src/transformers/optimization.py (Adafactor)",
     checks=(
@@ -141,12 +150,13 @@ SPEC = AlgorithmSpec(
         "Rejected: `lr` < 0, `eps` items < 0, `clip_threshold` <= 0, `decay_rate` > 0, `beta1` outside [0, 1), `weight_decay` < 0, and non-bool flags (transformers reads `1` as true).",
         "Kept: `beta1` averages the lr-scaled, clipped update rather than the gradient (transformers#34506, from fairseq).",
         "Half-precision params: float32 state, one rounding per step, no persistent float32 copy, as upstream.",
+        MASTER_WEIGHTS_DECISION,
     ),
 )
 
 
 class State(NamedTuple):
-    """Per-tensor Adafactor state (transformers' names; unused fields are empty arrays)."""
+    """Per-tensor Adafactor state (transformers' names, and optimspec's ``master_param``; unused fields are None)."""
 
     step: int
     RMS: Scalar
@@ -154,6 +164,7 @@ class State(NamedTuple):
     exp_avg_sq_col: Array | None
     exp_avg_sq: Array | None
     exp_avg: Array | None
+    master_param: Array | None = None  # float32 copy of a half param (master_weights=True)
 
 
 def state_dtype(param_dtype: str) -> str:

@@ -13,9 +13,15 @@ Half-precision params (float16, bfloat16): the moments are float32 (:func:`state
 step is computed from the half param and gradient in float32, the param rounded to its dtype once
 per step, as optimspec.torch does (and transformers' own Adafactor does for its half params). The
 reference computes the step in float64 and rounds once; a float32 computation lands within one ulp
-of that half result. There is no persistent float32 copy of the param, so an update below half an
-ulp is lost. transformers' own AdamW ran the whole step in the half dtype (half moments, where g·g
-underflows in float16): the spec deliberately does not follow it there.
+of that half result. By default there is no persistent float32 copy of the param, so an update
+below half an ulp is lost. transformers' own AdamW ran the whole step in the half dtype (half
+moments, where g·g underflows in float16): the spec deliberately does not follow it there.
+
+Master weights (``master_weights=True``, beyond transformers): a half param keeps a float32 copy
+``master_param`` in its state, starting at the param's value; the step above runs on that copy
+(``p`` is the copy) and the param is the copy rounded to its dtype, so sub-ulp updates accumulate
+(``optimspec.reference.run`` applies it, the formulas are unchanged). float32 and float64 params
+keep no copy: the flag changes nothing for them.
 
 Conventions peers follow instead (``variant``):
 
@@ -40,7 +46,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from .._dtypes import float32_for_half
+from .._dtypes import MASTER_WEIGHTS_DECISION, MASTER_WEIGHTS_DOC, float32_for_half
 from .._numeric import Array, NumericContext
 from .._spec import AlgorithmSpec, Boolean, Convention, HParam, PairOf, Real
 
@@ -54,6 +60,7 @@ SPEC = AlgorithmSpec(
         HParam("eps", 1e-6, Real(0.0), "added to the uncorrected √v"),
         HParam("weight_decay", 0.0, Real(0.0), "decoupled decay, applied after the update with the plain lr"),
         HParam("correct_bias", True, Boolean(), "fold √(1−β2ᵗ)/(1−β1ᵗ) into the step size"),
+        HParam("master_weights", False, Boolean(), MASTER_WEIGHTS_DOC),
     ),
     conventions=(
         Convention(
@@ -75,7 +82,7 @@ SPEC = AlgorithmSpec(
             {"torch.optim.AdamW": "lr", "optax.adamw": "lr", "keras AdamW": "lr"},
         ),
     ),
-    state_fields=("step", "exp_avg", "exp_avg_sq"),
+    state_fields=("step", "exp_avg", "exp_avg_sq", "master_param"),
     step_indexing="t = 1 at the first update (per-tensor counter `step`, incremented before use)",
     source="transformers v4.49.0 src/transformers/optimization.py (AdamW)",
     history=(
@@ -86,6 +93,7 @@ SPEC = AlgorithmSpec(
         "Rejected at construction: `lr` < 0, betas outside [0, 1), `eps` < 0, `weight_decay` < 0 (transformers silently skipped a negative decay) and a non-bool `correct_bias`.",
         "Kept: ε on the uncorrected √v and the decay after the update (transformers#14539, #35504); the peers' choices are the conventions below.",
         "Half-precision params (optimspec.torch): float32 moments and a float32 compute copy rounded once per step, no persistent float32 weights; transformers ran the step in the half dtype, where g·g underflows.",
+        MASTER_WEIGHTS_DECISION,
     ),
 )
 
@@ -101,6 +109,7 @@ class State(NamedTuple):
     step: int
     exp_avg: Array
     exp_avg_sq: Array
+    master_param: Array | None = None  # float32 copy of a half param (master_weights=True)
 
 
 def init(param: Array, hp: Mapping[str, Any], nx: NumericContext) -> State:

@@ -40,8 +40,9 @@ def _parameters(obj) -> list[tuple[str, object, object]]:
     return [(p.name, p.default, p.kind) for p in inspect.signature(obj).parameters.values()]
 
 
-#: Keyword-only arguments optimspec adds after transformers' own: the implementation path.
-ADDED = {"Adafactor": [("impl", "fused", inspect.Parameter.KEYWORD_ONLY)]}
+#: Keyword-only arguments optimspec adds after transformers' own: the implementation path and the
+#: opt-in float32 master copies of half params.
+ADDED = {"Adafactor": [("impl", "fused", inspect.Parameter.KEYWORD_ONLY), ("master_weights", False, inspect.Parameter.KEYWORD_ONLY)]}
 
 
 @pytest.mark.parametrize("name", SHARED_WITH_TRANSFORMERS)
@@ -49,7 +50,7 @@ def test_same_signature_as_transformers(name):
     assert _parameters(getattr(ot, name)) == _parameters(getattr(hf, name)) + ADDED.get(name, [])
 
 
-def test_adamw_signature_is_the_legacy_one_plus_keyword_only_impl():
+def test_adamw_signature_is_the_legacy_one_plus_keyword_only_impl_and_master_weights():
     # transformers v4.49: AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0,
     #                           correct_bias=True, no_deprecation_warning=False)
     params = inspect.signature(ot.AdamW).parameters
@@ -62,8 +63,9 @@ def test_adamw_signature_is_the_legacy_one_plus_keyword_only_impl():
         ("correct_bias", True),
         ("no_deprecation_warning", False),
         ("impl", "fused"),
+        ("master_weights", False),
     ]
-    assert params["impl"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert params["impl"].kind is params["master_weights"].kind is inspect.Parameter.KEYWORD_ONLY
 
 
 def _transformers_public_names() -> set[str]:
