@@ -58,7 +58,7 @@ def float32_for_half(param_dtype: str) -> str:
 MASTER_WEIGHTS_DOC = "keep a float32 copy of each float16/bfloat16 param (`master_param`), step it and round the param from it; no effect on float32/float64 params"
 MASTER_WEIGHTS_DECISION = (
     "Beyond transformers: `master_weights=True` keeps a persistent float32 copy of each float16/bfloat16 param in its state "
-    "(`master_param`, 4 more bytes per param), steps it and rounds the param from it, so updates below half an ulp accumulate "
+    "(`master_param`, 4 more bytes per element), steps it and rounds the param from it, so updates below half an ulp accumulate "
     "instead of being lost. Off by default, as transformers has no such option."
 )
 

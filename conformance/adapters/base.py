@@ -171,6 +171,14 @@ def with_defaults(algorithm: str, hparams: Mapping[str, Any]) -> dict[str, Any]:
     return {**defaults, **hparams}
 
 
+def refuse_master_weights(hparams: Mapping[str, Any], param_groups: Sequence[Mapping[str, Any]] | None) -> None:
+    """Raise :class:`Unsupported` when a case sets ``master_weights=True`` in any param group: a
+    float32 master copy of each half param, an option optimspec adds beyond transformers that
+    peers do not have (every peer adapter calls it; :class:`~.torch_helpers.TorchStepper` does)."""
+    if any(hp.get("master_weights") for hp in group_hparams(hparams, param_groups)):
+        raise Unsupported("master_weights=True (a float32 master copy of each half param, optimspec's option): no such option")
+
+
 def unused(value: Any) -> bool:
     """A reference state field the tensor does not use: None, or the empty (0,) array the reference
     stores for it (Adafactor's row/column statistics of a vector, ``exp_avg`` without beta1)."""

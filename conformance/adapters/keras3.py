@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import AlgorithmSupport, Capabilities, StateDict, Tensors, Unsupported, group_hparams, unused, with_defaults
+from .base import AlgorithmSupport, Capabilities, StateDict, Tensors, Unsupported, group_hparams, refuse_master_weights, unused, with_defaults
 
 KERAS_DTYPES = ("float64", "float32")
 
@@ -377,6 +377,7 @@ class KerasAdapter:
     def make_optimizer(self, algorithm: str, hparams: Mapping[str, Any], param_groups: Sequence[Mapping[str, Any]] | None, dtype: str) -> KerasStepper:
         if algorithm not in TRANSLATE:
             raise Unsupported(f"keras has no {algorithm}")
+        refuse_master_weights(hparams, param_groups)
         return KerasStepper(algorithm, hparams, param_groups, dtype)
 
     def make_schedule(self, algorithm: str, hparams: Mapping[str, Any]) -> Any:

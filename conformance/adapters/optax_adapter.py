@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import AlgorithmSupport, Capabilities, StateDict, Tensors, Unsupported, group_hparams, unused, with_defaults
+from .base import AlgorithmSupport, Capabilities, StateDict, Tensors, Unsupported, group_hparams, refuse_master_weights, unused, with_defaults
 
 OPTAX_DTYPES = ("float64", "float32")
 NP_DTYPES = {"float64": np.float64, "float32": np.float32}
@@ -454,6 +454,7 @@ class OptaxAdapter:
     def make_optimizer(self, algorithm: str, hparams: Mapping[str, Any], param_groups: Sequence[Mapping[str, Any]] | None, dtype: str) -> OptaxStepper:
         if algorithm not in TRANSFORMS:
             raise Unsupported(f"optax has no {algorithm}")
+        refuse_master_weights(hparams, param_groups)
         return OptaxStepper(algorithm, hparams, param_groups, dtype)
 
     def make_schedule(self, algorithm: str, hparams: Mapping[str, Any]) -> Any:

@@ -6,10 +6,11 @@ applicable case must pass, the ``invalid/`` cases included: it validates its arg
 What maps onto what (hyperparameter names are the reference's, which are also optimspec.torch's):
 
 * ``adamw`` → :class:`optimspec.torch.AdamW` with every hyperparameter passed as is; ``step`` is a
-  Python int. Half-precision params keep float32 moments (the goldens hold no half AdamW cases; the
-  reference's AdamW would store half moments, its Adafactor float32 ones).
+  Python int. Half-precision params keep float32 moments, as the reference's ``state_dtype`` says.
 * ``adafactor`` → :class:`optimspec.torch.Adafactor`, same names; state in transformers' field names
   (``step`` a Python int, ``RMS`` a float, float32 statistics for half params).
+* both: ``master_weights`` is passed on like the others; the float32 master copy of a half param
+  is ``state["master_param"]``, the reference's field of the same name.
 * ``adafactor_schedule`` → :class:`optimspec.torch.AdafactorSchedule` over an
   :class:`~optimspec.torch.Adafactor` built from ``inputs[0]``.
 * every ``SchedulerType`` (constant … warmup_stable_decay, reduce_lr_on_plateau, greedy) →
@@ -73,14 +74,18 @@ PATHS: dict[str, dict[str, str]] = {
     "per_tensor": {"adamw": "per_tensor", "adafactor": "per_tensor"},
 }
 
-# Both optimizers keep float32 state for half params (as reference Adafactor's ``state_dtype`` does).
+# Both optimizers keep float32 state for half params (as the reference's ``state_dtype`` says), and
+# with master_weights=True a float32 copy of each half param.
+MASTER_PARAM = StateField("master_param", "master_param", state_dtype="float32_for_half")
 ADAMW_STATE = StateMap(
     (
         StateField("step", "step", "step_int"),
         StateField("exp_avg", "exp_avg", state_dtype="float32_for_half"),
         StateField("exp_avg_sq", "exp_avg_sq", state_dtype="float32_for_half"),
+        MASTER_PARAM,
     )
 )
+OPTIMSPEC_ADAFACTOR_STATE = StateMap((*ADAFACTOR_STATE.fields, MASTER_PARAM))
 
 
 # schedule name -> optimspec.torch factory name
@@ -233,7 +238,7 @@ class OptimspecTorchAdapter:
     def capabilities(self) -> Capabilities:
         algorithms = {
             "adamw": AlgorithmSupport(state_names=ADAMW_STATE.names(), notes=self._notes("adamw", "AdamW")),
-            "adafactor": AlgorithmSupport(state_names=ADAFACTOR_STATE.names(), notes=self._notes("adafactor", "Adafactor")),
+            "adafactor": AlgorithmSupport(state_names=OPTIMSPEC_ADAFACTOR_STATE.names(), notes=self._notes("adafactor", "Adafactor")),
             "adafactor_schedule": AlgorithmSupport(notes="optimspec.torch.AdafactorSchedule"),
         }
         for name, factory in {**LAMBDA_FACTORIES, **METRIC_FACTORIES}.items():
@@ -255,7 +260,7 @@ class OptimspecTorchAdapter:
         from optimspec.torch import Adafactor, AdamW
 
         torch_dtype(dtype)  # Unsupported for a dtype torch lacks
-        classes = {"adamw": (AdamW, ADAMW_STATE), "adafactor": (Adafactor, ADAFACTOR_STATE)}
+        classes = {"adamw": (AdamW, ADAMW_STATE), "adafactor": (Adafactor, OPTIMSPEC_ADAFACTOR_STATE)}
         if algorithm not in classes or (self.variant != "default" and algorithm not in PATHS[self.variant]):
             raise Unsupported(f"{self.name} has no {algorithm}")
         cls, state_map = classes[algorithm]
@@ -263,7 +268,8 @@ class OptimspecTorchAdapter:
         # TorchStepper builds each group's kwargs through the constructor once (on a dummy tensor), so
         # an invalid hyperparameter raises ValueError here, at make_optimizer.
         return ResumingStepper(
-            algorithm, cls, _native, state_map, hparams, param_groups, dtype, extra={"impl": impl} if impl else None, spec_defaults=False
+            algorithm, cls, _native, state_map, hparams, param_groups, dtype, extra={"impl": impl} if impl else None,
+            spec_defaults=False, master_weights=True,
         )
 
     # -- schedules ---------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import StateDict, Tensors, Unsupported, group_hparams, unused, with_defaults
+from .base import StateDict, Tensors, Unsupported, group_hparams, refuse_master_weights, unused, with_defaults
 
 __all__ = [
     "ADAFACTOR_STATE", "TORCH_DTYPES", "LambdaScheduleRunner", "MetricScheduleRunner", "StateField", "StateMap", "TorchStepper",
@@ -196,7 +196,9 @@ class TorchStepper:
     :class:`Unsupported` for settings the peer cannot express. Each group's kwargs go through the peer's own constructor
     once (on a dummy tensor) and the group dict it produces is used: some constructors transform
     their arguments (timm's Adafactor turns ``lr=None`` into ``relative_step`` and ``betas`` into
-    ``beta1``), and a group dict must hold the transformed keys.
+    ``beta1``), and a group dict must hold the transformed keys. A case with ``master_weights=True``
+    is :class:`Unsupported` unless the peer has that option (``master_weights=True`` here:
+    ``translate`` then passes it on).
     """
 
     def __init__(
@@ -211,7 +213,10 @@ class TorchStepper:
         extra: Mapping[str, Any] | None = None,
         *,
         spec_defaults: bool = True,
+        master_weights: bool = False,
     ) -> None:
+        if not master_weights:
+            refuse_master_weights(hparams, param_groups)
         self.cls, self.state_map, self.dtype = cls, state_map, dtype
         self.groups = param_groups
         self.extra = dict(extra or {})  # constructor-only kwargs (torch's foreach / fused flags)

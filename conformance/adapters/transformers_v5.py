@@ -62,7 +62,9 @@ _SCHEDULE_COMMON = ("lr", "group_lrs", "num_warmup_steps", "num_training_steps")
 
 
 def _adafactor_kwargs(hp: Mapping[str, Any]) -> dict[str, Any]:
-    kwargs = dict(hp)
+    """The reference's names are transformers' own, except optimspec's ``master_weights`` (left
+    out: a case that sets it is unsupported, :func:`~.base.refuse_master_weights`)."""
+    kwargs = {name: value for name, value in hp.items() if name != "master_weights"}
     if "eps" in kwargs:
         kwargs["eps"] = tuple(kwargs["eps"])
     return kwargs

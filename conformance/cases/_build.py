@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from optimspec.reference._dtypes import EPS, round_to
+
 DTYPE_SHORT = {"float64": "f64", "float32": "f32", "float16": "f16", "bfloat16": "bf16"}
 
 Tensors = Mapping[str, Any]
@@ -208,29 +210,83 @@ def trajectory_group(dtype: str, params: np.ndarray, seed: int, hparams: Mapping
 #: A learning rate whose updates (≈ lr for Adam-like steps) stay below half an ulp of params in [1, 4).
 SUB_ULP_LR = {"float16": 1e-5, "bfloat16": 1e-4}
 
+SUB_ULP_CHECKPOINTS = (0, 1, 2, 30, 59, 60)
+
+
+def _sub_ulp_cases(dtype: str, seed: int, hparams: Mapping[str, Any], shapes: Mapping[str, Sequence[int]], outcome: str) -> list[OptimizerCase]:
+    """60 steps of updates below half an ulp on params in [1, 4), gradients of one sign."""
+    return [
+        OptimizerCase(
+            name=f"{name}-t60",
+            params={"p": 1.0 + 0.75 * np.abs(normal(seed + i, shape))},
+            grads=[{"p": 0.5 + np.abs(g["p"])} for g in grad_sequence(seed + 10 + i, {"p": shape}, 60, scale=0.1)],
+            hparams=hparams,
+            checkpoints=list(SUB_ULP_CHECKPOINTS),
+            description=f"params in [1, 4), lr {SUB_ULP_LR[dtype]:g}, gradients of one sign: each update (≈ lr) is below half an ulp, {outcome}",
+        )
+        for i, (name, shape) in enumerate(shapes.items())
+    ]
+
 
 def sub_ulp_group(dtype: str, seed: int, hparams: Callable[[float], Mapping[str, Any]], shapes: Mapping[str, Sequence[int]]) -> OptimizerGroup:
     """60 steps on params in [1, 4) with gradients of one sign and lr ``SUB_ULP_LR[dtype]``
     (``hparams(lr)``): each update is below half an ulp of the param and is lost, but 60 of them
     are not, so a persistent float32 copy of the weights would move the params by an ulp. The
     free-running budget is below one ulp and does not grow: a param that moves at all fails."""
-    lr = SUB_ULP_LR[dtype]
     return OptimizerGroup(
         name="sub-ulp-updates",
         dtype=dtype,
         description="updates below half an ulp of the param are lost at every step: nothing may change",
         free_running_k=0.25,
         free_running_growth=0.0,
+        cases=_sub_ulp_cases(dtype, seed, hparams(SUB_ULP_LR[dtype]), shapes, "60 of them are not"),
+    )
+
+
+def master_weights_group(dtype: str, seed: int, hparams: Callable[[float], Mapping[str, Any]], shapes: Mapping[str, Sequence[int]]) -> OptimizerGroup:
+    """``master_weights=True`` on half params, where it changes what is stored.
+
+    * The cases of :func:`sub_ulp_group` (same ``seed``, so the same inputs) with master weights:
+      the updates accumulate in the float32 copy, and a param moves by one ulp once they pass half
+      of it (after about 40 steps in [1, 2)).
+    * ``resume-master-ahead``: a state whose master copy is 0.4 ulp ahead of its param (past step
+      100, moments fresh), then updates of about 0.2 ulp: the param moves at the first step, so an
+      implementation that does not restore the saved copy (or rebuilds it from the param) fails.
+
+    Checkpoints stay at least 0.08 ulp from a rounding boundary, so a correct float32 computation
+    rounds every param as the reference does, and the free-running budget is below one ulp and
+    does not grow: a param that moves one step early or late fails.
+    """
+    eps = EPS[dtype]  # the ulp of params in [1, 2)
+    params = np.linspace(1.0625, 1.9375, 6)
+    ahead = round_to(dtype, params) - 0.4 * eps
+    resume = OptimizerCase(
+        name="resume-master-ahead-t3",
+        params={"p": params},
+        grads=[{"p": 0.5 + np.abs(g["p"])} for g in grad_sequence(seed + 50, {"p": (6,)}, 3, scale=0.1)],
+        hparams={**hparams(0.2 * eps), "master_weights": True},
+        start_state={"p": {"step": 100, "master_param": ahead}},
+        description="params in [1, 2) whose master copies are 0.4 ulp ahead (step 100, fresh moments); updates of about 0.2 ulp move the params at the first step",
+    )
+    return OptimizerGroup(
+        name="master-weights",
+        dtype=dtype,
+        description="master_weights=True: a float32 copy of each half param accumulates updates below half an ulp, and is saved and resumed",
+        free_running_k=0.25,
+        free_running_growth=0.0,
         cases=[
-            OptimizerCase(
-                name=f"{name}-t60",
-                params={"p": 1.0 + 0.75 * np.abs(normal(seed + i, shape))},
-                grads=[{"p": 0.5 + np.abs(g["p"])} for g in grad_sequence(seed + 10 + i, {"p": shape}, 60, scale=0.1)],
-                hparams=hparams(lr),
-                checkpoints=[0, 1, 2, 30, 59, 60],
-                description=f"params in [1, 4), lr {lr:g}, gradients of one sign: each update (≈ lr) is below half an ulp, 60 of them are not",
-            )
-            for i, (name, shape) in enumerate(shapes.items())
+            *_sub_ulp_cases(dtype, seed, {**hparams(SUB_ULP_LR[dtype]), "master_weights": True}, shapes, "but they accumulate in the float32 master copy and move a param by an ulp once they pass half of it"),
+            resume,
         ],
     )
 
+
+def no_copy_group(case: OptimizerCase) -> OptimizerGroup:
+    """``case`` (with ``master_weights=True``) on float32 params, which keep no master copy: their
+    state and trajectory are those without the flag."""
+    return OptimizerGroup(
+        name="master-weights",
+        dtype="float32",
+        description="master_weights=True keeps no copy of float32 params: the state and the trajectory are those without it",
+        cases=[case],
+    )

@@ -11,7 +11,7 @@ import numpy as np
 
 from optimspec.reference._dtypes import round_to
 
-from ._build import InvalidCase, OptimizerCase, OptimizerGroup, grad_sequence, normal, sub_ulp_group
+from ._build import InvalidCase, OptimizerCase, OptimizerGroup, grad_sequence, master_weights_group, no_copy_group, normal, sub_ulp_group
 
 NAN, INF = float("nan"), float("inf")
 
@@ -242,12 +242,16 @@ def _half(dtype: str, seed: int) -> OptimizerGroup:
         _option_case("kernel4", {}, seed + 20, 2, shape=(2, 1, 2, 3), description="defaults on a 4-D kernel"),
         _option_case("beta1-weight-decay", {"beta1": 0.9, "weight_decay": 0.1}, seed + 30, 3, shape=(2, 3), description="momentum and decay"),
         _option_case("manual-lr", {"relative_step": False, "lr": 3e-2}, seed + 40, 2, shape=(5,), description="relative_step=False with lr"),
-        OptimizerCase(
-            name="vector-t20",
-            params={"p": normal(seed + 50, (4,))},
-            grads=grad_sequence(seed + 51, {"p": (4,)}, 20),
-            checkpoints=[0, 1, 2, 19, 20],
-            description="20 steps with the defaults",
+        *(
+            OptimizerCase(
+                name=f"vector{suffix}-t20",
+                params={"p": normal(seed + 50, (4,))},
+                grads=grad_sequence(seed + 51, {"p": (4,)}, 20),
+                hparams=hparams,
+                checkpoints=[0, 1, 2, 19, 20],
+                description=f"20 steps with the defaults{what}",
+            )
+            for suffix, hparams, what in (("", {}, ""), ("-master-weights", {"master_weights": True}, ", stepping a float32 master copy (its RMS scales α) the param is rounded from"))
         ),
     ]
     return OptimizerGroup(
@@ -329,6 +333,8 @@ GROUPS = [
     _half("bfloat16", 4000),
     *(sub_ulp_group(dtype, seed, _manual_lr, {"vector": (6,), "matrix": (2, 3)}) for dtype, seed in (("float16", 5000), ("bfloat16", 5100))),
     _underflow(5200),
+    *(master_weights_group(dtype, seed, _manual_lr, {"vector": (6,), "matrix": (2, 3)}) for dtype, seed in (("float16", 5000), ("bfloat16", 5100))),
+    no_copy_group(_option_case("no-copy", {"master_weights": True, "beta1": 0.9, "weight_decay": 0.1}, 5300, 3, shape=(2, 3), description="a float32 param with master_weights=True: no master_param in the state")),
 ]
 
 INVALID = [
@@ -346,4 +352,5 @@ INVALID = [
     InvalidCase("beta1-negative", {"beta1": -0.1}, "beta1", "β1 must be ≥ 0"),
     InvalidCase("weight-decay-negative", {"weight_decay": -0.1}, "weight_decay", "a negative decay"),
     InvalidCase("scale-parameter-not-bool", {"scale_parameter": 1}, "scale_parameter", "a boolean flag"),
+    InvalidCase("master-weights-not-bool", {"master_weights": 1}, "master_weights", "a boolean flag"),
 ]

@@ -1,6 +1,6 @@
 """Golden cases for ``adamw`` (transformers' legacy AdamW)."""
 
-from ._build import InvalidCase, OptimizerCase, OptimizerGroup, grad_sequence, normal, special_values_group, sub_ulp_group, trajectory_group
+from ._build import InvalidCase, OptimizerCase, OptimizerGroup, grad_sequence, master_weights_group, no_copy_group, normal, special_values_group, sub_ulp_group, trajectory_group
 
 SHAPES = {"scalar": (), "vector": (7,), "matrix": (4, 5), "tensor3": (2, 3, 4), "kernel4": (2, 2, 3, 3)}
 
@@ -135,18 +135,22 @@ def _half(dtype: str, seed: int) -> list[OptimizerGroup]:
                 ),
                 _two_param_groups(seed + 40, 1e-2, {"lr": 5e-2, "weight_decay": 0.1}),
                 _missing_grad(seed + 50),
-                OptimizerCase(
-                    name="vector-t20",
-                    params={"p": normal(seed + 60, (8,))},
-                    grads=grad_sequence(seed + 61, {"p": (8,)}, 20),
-                    hparams={"lr": 1e-2, "weight_decay": 0.01},
-                    checkpoints=[0, 1, 2, 10, 19, 20],
-                    description="20 steps with decay",
+                *(
+                    OptimizerCase(
+                        name=f"vector{suffix}-t20",
+                        params={"p": normal(seed + 60, (8,))},
+                        grads=grad_sequence(seed + 61, {"p": (8,)}, 20),
+                        hparams={"lr": 1e-2, "weight_decay": 0.01, **hparams},
+                        checkpoints=[0, 1, 2, 10, 19, 20],
+                        description=f"20 steps with decay{what}",
+                    )
+                    for suffix, hparams, what in (("", {}, ""), ("-master-weights", {"master_weights": True}, ", stepping a float32 master copy the param is rounded from"))
                 ),
             ],
         ),
         special_values_group(dtype, normal(seed + 70, (4,)), {"lr": 1e-2}),
         sub_ulp_group(dtype, seed + 80, lambda lr: {"lr": lr}, {"same-sign-grads": (6,)}),
+        master_weights_group(dtype, seed + 80, lambda lr: {"lr": lr}, {"same-sign-grads": (6,)}),
     ]
     if dtype == "float16":
         groups.append(
@@ -168,7 +172,15 @@ def _half(dtype: str, seed: int) -> list[OptimizerGroup]:
     return groups
 
 
-GROUPS = _groups("float64", 1000) + _groups("float32", 2000) + _half("float16", 3000) + _half("bfloat16", 4000)
+NO_COPY = OptimizerCase(
+    name="no-copy-t3",
+    params={"p": normal(2500, (6,))},
+    grads=grad_sequence(2501, {"p": (6,)}, 3),
+    hparams={"lr": 1e-2, "weight_decay": 0.01, "master_weights": True},
+    description="a float32 param with master_weights=True: no master_param in the state",
+)
+
+GROUPS = _groups("float64", 1000) + _groups("float32", 2000) + [no_copy_group(NO_COPY)] + _half("float16", 3000) + _half("bfloat16", 4000)
 
 INVALID = [
     InvalidCase("lr-negative", {"lr": -1e-3}, "lr", "a negative learning rate"),
@@ -177,4 +189,5 @@ INVALID = [
     InvalidCase("eps-negative", {"eps": -1e-8}, "eps", "ε must be ≥ 0"),
     InvalidCase("weight-decay-negative", {"weight_decay": -0.1}, "weight_decay", "transformers silently skipped a negative decay"),
     InvalidCase("lr-nan", {"lr": float("nan")}, "lr", "NaN is not a learning rate"),
+    InvalidCase("master-weights-not-bool", {"master_weights": 1}, "master_weights", "a boolean flag"),
 ]

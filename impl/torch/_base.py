@@ -30,9 +30,14 @@ def keeps_master(p: torch.Tensor, group: Mapping[str, Any]) -> bool:
     return group["master_weights"] and p.dtype in HALF_DTYPES
 
 
-def init_master(state: dict[str, Any], p: torch.Tensor, group: Mapping[str, Any]) -> None:
-    """Put the master copy (the param's value, in float32) into a fresh state where :func:`keeps_master`."""
-    if keeps_master(p, group):
+def ensure_master(state: dict[str, Any], p: torch.Tensor, group: Mapping[str, Any]) -> None:
+    """Before a step: give ``p`` its master copy (the param's value, in float32) where
+    :func:`keeps_master` and its state holds none yet (its first step, a checkpoint saved without
+    copies, or ``master_weights`` turned on between steps), and drop a copy the group no longer
+    keeps, so the state always holds what ``load_state_dict`` expects."""
+    if not keeps_master(p, group):
+        state.pop(MASTER_PARAM, None)
+    elif MASTER_PARAM not in state:
         state[MASTER_PARAM] = p.detach().float()
 
 
@@ -78,11 +83,13 @@ def write_back(params: list[torch.Tensor], work: list[torch.Tensor]) -> None:
 class Slot:
     """What one per-param state entry must be once the param has been stepped: a ``tensor`` of
     ``shape`` and ``dtype``, a step ``counter`` (an int >= 0), a ``scalar`` (a finite number
-    >= 0, or a 0-d real tensor), or a ``statistic`` (as a scalar, but NaN or +inf too)."""
+    >= 0, or a 0-d real tensor), or a ``statistic`` (as a scalar, but NaN or +inf too). An
+    ``optional`` entry may be missing (the step creates it)."""
 
     kind: str
     shape: tuple[int, ...] = ()
     dtype: torch.dtype | None = None
+    optional: bool = False
 
     @classmethod
     def tensor(cls, shape: torch.Size | tuple[int, ...], dtype: torch.dtype) -> Slot:
@@ -115,8 +122,9 @@ STATISTIC = Slot("statistic")
 
 
 def master_slots(p: torch.Tensor, group: Mapping[str, Any]) -> dict[str, Slot]:
-    """The master copy's slot (float32, the param's shape) where :func:`keeps_master`, else none."""
-    return {MASTER_PARAM: Slot.tensor(p.shape, torch.float32)} if keeps_master(p, group) else {}
+    """The master copy's slot (float32, the param's shape; optional: :func:`ensure_master` makes a
+    missing one from the param) where :func:`keeps_master`, else none."""
+    return {MASTER_PARAM: Slot("tensor", tuple(p.shape), torch.float32, optional=True)} if keeps_master(p, group) else {}
 
 
 class SpecOptimizer(Optimizer):
@@ -189,7 +197,8 @@ class SpecOptimizer(Optimizer):
         nothing loaded): each saved group's hyperparameters pass the constructor's checks (its lr,
         which a schedule may have rewritten, must be a finite number >= 0), and each
         param's state holds exactly the declared entries (:meth:`_state_slots`: shapes, dtypes,
-        integer steps, a master copy exactly where the group has ``master_weights=True``). Also
+        integer steps, a master copy only where the group has ``master_weights=True``; one the state
+        lacks, as in a checkpoint of transformers', starts from the param at the next step). Also
         keeps the float32 state of half-precision params in float32 (torch casts every floating
         state tensor to its param's dtype on load, which would round the fp32 moments and master
         copy of a bf16/fp16 param and break a bit-identical resume)."""
@@ -247,13 +256,13 @@ class SpecOptimizer(Optimizer):
 
     @staticmethod
     def _check_param_state(where: str, entries: Mapping[str, Any], slots: Mapping[str, Slot]) -> None:
-        missing = sorted(set(slots) - set(entries))
+        missing = sorted(key for key, slot in slots.items() if key not in entries and not slot.optional)
         if missing:
             raise ValueError(f"{where}: missing key {missing[0]!r}")
         extra = sorted(map(str, set(entries) - set(slots)))
         if extra:
             raise ValueError(f"{where}: unexpected key {extra[0]!r} (expected {', '.join(slots)})")
         for key, slot in slots.items():
-            problem = slot.problem(entries[key])
+            problem = slot.problem(entries[key]) if key in entries else None
             if problem:
                 raise ValueError(f"{where}[{key!r}] {problem}")

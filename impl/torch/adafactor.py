@@ -12,7 +12,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
 from . import _checks, _kernels
-from ._base import COUNTER, HALF_DTYPES, MASTER_PARAM, STATISTIC, Slot, SpecOptimizer, compute_dtype, init_master, kernel_takes, master_slots, work_tensor, write_back
+from ._base import COUNTER, HALF_DTYPES, MASTER_PARAM, STATISTIC, Slot, SpecOptimizer, compute_dtype, ensure_master, kernel_takes, master_slots, work_tensor, write_back
 from ._distributed import placed_like, zeros_reduced
 
 #: The selectable implementation paths, the default first.
@@ -92,9 +92,10 @@ class Adafactor(SpecOptimizer):
     float32 copy lives for one step only (no master weights, as upstream): an update smaller than
     half an ulp of the param is lost. ``master_weights=True`` keeps it: each half param gets a
     float32 copy in its state (``state["master_param"]``, 4 bytes per element, saved by
-    ``state_dict``), every step updates the copy (RMS and decay included) and rounds the param from
-    it, so sub-ulp updates accumulate. float32 and float64 params keep no copy (they are their
-    own); the flag changes nothing for them.
+    ``state_dict``; made from the param at its first step, or at the first step after loading a
+    checkpoint that has none), every step updates the copy (RMS and decay included) and rounds the
+    param from it, so sub-ulp updates accumulate. float32 and float64 params keep no copy (they are
+    their own); the flag changes nothing for them.
 
     Arguments are checked at construction (``ValueError`` naming the argument). Kept from
     transformers: a manual ``lr`` with ``relative_step=True``; ``warmup_init`` without
@@ -232,7 +233,7 @@ class Adafactor(SpecOptimizer):
             state = self.state[p]
             if not state:
                 _init_state(state, grad, group["beta1"])
-                init_master(state, p, group)
+            ensure_master(state, p, group)
             state["step"] += 1
             # Half params: a float32 work tensor (the master copy or a copy for this step); the
             # param is rounded back from it once per step.

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from . import _checks, _kernels
-from ._base import COUNTER, HALF_DTYPES, MASTER_PARAM, Slot, SpecOptimizer, compute_dtype, float32_work, init_master, kernel_takes, master_slots, write_back
+from ._base import COUNTER, HALF_DTYPES, MASTER_PARAM, Slot, SpecOptimizer, compute_dtype, ensure_master, float32_work, kernel_takes, master_slots, write_back
 
 #: The selectable implementation paths, the default first.
 IMPLS = ("fused", "foreach", "per_tensor")
@@ -48,8 +48,9 @@ class AdamW(SpecOptimizer):
     whole update in the half dtype, where ``g·g`` underflows.) By default there is no persistent
     float32 copy of the param: an update smaller than half an ulp of the param is lost, as in
     transformers. ``master_weights=True`` keeps one: each half param gets a float32 copy in its
-    state (``state["master_param"]``, 4 bytes per element, saved by ``state_dict``), every step
-    updates the copy and rounds the param from it, so sub-ulp updates accumulate. float32 and
+    state (``state["master_param"]``, 4 bytes per element, saved by ``state_dict``; made from the
+    param at its first step, or at the first step after loading a checkpoint that has none), every
+    step updates the copy and rounds the param from it, so sub-ulp updates accumulate. float32 and
     float64 params keep no copy (they are their own); the flag changes nothing for them.
 
     Paths (``impl``, per param group):
@@ -172,7 +173,7 @@ class AdamW(SpecOptimizer):
                 dtype = compute_dtype(p.dtype)
                 state["exp_avg"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
                 state["exp_avg_sq"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
-                init_master(state, p, group)
+            ensure_master(state, p, group)
             state["step"] += 1
             batch.params.append(p)
             batch.grads.append(grad)

@@ -149,7 +149,7 @@ SPEC = AlgorithmSpec(
         "`relative_step=False` with `lr=None` is rejected at construction (upstream: TypeError at the first step).",
         "Rejected: `lr` < 0, `eps` items < 0, `clip_threshold` <= 0, `decay_rate` > 0, `beta1` outside [0, 1), `weight_decay` < 0, and non-bool flags (transformers reads `1` as true).",
         "Kept: `beta1` averages the lr-scaled, clipped update rather than the gradient (transformers#34506, from fairseq).",
-        "Half-precision params: float32 state, one rounding per step, no persistent float32 copy, as upstream.",
+        "Half-precision params: float32 state, one rounding per step, no persistent float32 copy by default, as upstream.",
         MASTER_WEIGHTS_DECISION,
     ),
 )

@@ -92,7 +92,7 @@ SPEC = AlgorithmSpec(
     decisions=(
         "Rejected at construction: `lr` < 0, betas outside [0, 1), `eps` < 0, `weight_decay` < 0 (transformers silently skipped a negative decay) and a non-bool `correct_bias`.",
         "Kept: ε on the uncorrected √v and the decay after the update (transformers#14539, #35504); the peers' choices are the conventions below.",
-        "Half-precision params (optimspec.torch): float32 moments and a float32 compute copy rounded once per step, no persistent float32 weights; transformers ran the step in the half dtype, where g·g underflows.",
+        "Half-precision params (optimspec.torch): float32 moments and a float32 compute copy rounded once per step, no persistent float32 weights by default; transformers ran the step in the half dtype, where g·g underflows.",
         MASTER_WEIGHTS_DECISION,
     ),
 )

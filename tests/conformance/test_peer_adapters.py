@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from optimspec.conformance import divergences, golden, runner
+from optimspec.conformance import adapters, divergences, golden, runner
 from optimspec.conformance.adapters.base import Unsupported
 from optimspec.conformance.testing import build_golden_tree
 
@@ -89,6 +89,23 @@ def test_uninstalled_peers_are_unsupported() -> None:
         except ImportError:
             with pytest.raises(Unsupported, match="not installed"):
                 adapter.make_optimizer("adafactor", {}, None, "float32")
+
+
+PEERS = [name for name in adapters.builtin_names() if name != "reference" and not name.startswith("optimspec.")]
+
+
+@pytest.mark.parametrize("name", PEERS)
+def test_peers_leave_master_weights_cases_unsupported(name: str) -> None:
+    """No peer has optimspec's float32 master copies: a case that asks for them is unsupported,
+    in any dtype and in any param group, not run without them."""
+    if adapters.unavailable_reason(name):
+        pytest.skip(adapters.unavailable_reason(name))
+    adapter = adapters.load(name)
+    for algorithm in {"adamw", "adafactor"} & set(adapter.capabilities().algorithms):
+        hparams = {"lr": 1e-3, "relative_step": False} if algorithm == "adafactor" else {"lr": 1e-3}
+        for dtype, groups in (("bfloat16", None), ("float32", [{"params": ["a"], "hparams": {}}, {"params": ["b"], "hparams": {"master_weights": True}}])):
+            with pytest.raises(Unsupported, match="master_weights=True"):
+                adapter.make_optimizer(algorithm, {**hparams, **({} if groups else {"master_weights": True})}, groups, dtype)
 
 
 # --------------------------------------------------------------------------------------------------

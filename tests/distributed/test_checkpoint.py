@@ -14,7 +14,7 @@ import dist_training as training
 import pytest
 import torch
 import torch.distributed.checkpoint as dcp
-from torch.distributed.checkpoint.state_dict import get_state_dict
+from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
 from optimspec.torch import _distributed, checkpoint
 from optimspec.torch.checkpoint import WeightsOnlyLoadPlanner
@@ -55,20 +55,25 @@ def test_a_fresh_job_resumes_exactly(results, mode: str, run_id: str, start: int
 # --------------------------------------------------------------------------------------------------
 
 
-def _state_dict_then_train(optimizer_factory, touch: bool) -> tuple[dict, torch.optim.Optimizer]:
-    model = training.make_model()
+def _state_dict_then_train(optimizer_factory, touch: bool, dtype: torch.dtype = torch.float32) -> tuple[dict, torch.optim.Optimizer]:
+    model = training.make_model().to(dtype)
     optimizer = optimizer_factory(model.parameters())
     if touch:
         before = training.full_params(model)
         get_state_dict(model, optimizer)  # an optimizer without state: DCP steps it with zero grads
         after = training.full_params(model)
         assert all(torch.equal(before[n], after[n]) for n in before), "DCP's state-init step moved the params"
-    for step in range(3):
-        x, y = training.batch(step)
+    _train(model, optimizer, range(3))
+    return training.full_params(model), optimizer
+
+
+def _train(model: torch.nn.Module, optimizer: torch.optim.Optimizer, steps: range) -> None:
+    dtype = next(model.parameters()).dtype
+    for step in steps:
+        x, y = (t.to(dtype) for t in training.batch(step))
         torch.nn.functional.mse_loss(model(x), y).backward()
         optimizer.step()
         optimizer.zero_grad()
-    return training.full_params(model), optimizer
 
 
 @pytest.mark.parametrize("run_id", training.run_ids())
@@ -96,6 +101,60 @@ def test_state_init_step_does_not_change_the_run(run_id: str) -> None:
     touched, _ = _state_dict_then_train(factory, touch=True)
     untouched, _ = _state_dict_then_train(factory, touch=False)
     assert training.error_in_eps(touched, untouched) == 0.0
+
+
+# master_weights=True on bfloat16 params: a fresh master copy is the param's value, not zeros.
+
+
+def _master_weights_factory(run_id: str):
+    case, path = training.parse_run_id(run_id)
+    return lambda params: case.optimizer(params, **case.hyperparameters, **path, master_weights=True)
+
+
+@pytest.mark.parametrize("run_id", training.run_ids())
+def test_state_init_step_leaves_a_fresh_master_copy_at_the_param(run_id: str) -> None:
+    model = training.make_model().to(torch.bfloat16)
+    optimizer = _master_weights_factory(run_id)(model.parameters())
+    before = training.full_params(model)
+    get_state_dict(model, optimizer)
+    assert all(torch.equal(before[n], p) for n, p in training.full_params(model).items()), "params moved"
+    for p, state in optimizer.state.items():
+        assert torch.equal(state["master_param"], p.detach().float()), "the fresh master copy is not the param"
+        others = {key: value for key, value in state.items() if key != "master_param"}
+        assert all((not v.any()) if torch.is_tensor(v) else v == 0 for v in others.values()), f"not fresh: {others}"
+
+
+@pytest.mark.parametrize("run_id", training.run_ids())
+def test_state_init_step_does_not_change_a_master_weights_run(run_id: str) -> None:
+    touched, optimizer = _state_dict_then_train(_master_weights_factory(run_id), touch=True, dtype=torch.bfloat16)
+    untouched, _ = _state_dict_then_train(_master_weights_factory(run_id), touch=False, dtype=torch.bfloat16)
+    assert all(torch.equal(touched[n], untouched[n]) for n in untouched)
+    assert all(state["step"] == 3 for state in optimizer.state.values())
+
+
+@pytest.mark.filterwarnings("ignore:torch.distributed is disabled:UserWarning")
+@pytest.mark.parametrize("run_id", ["adamw[impl=fused]", "adafactor[impl=fused]"])
+def test_a_master_weights_run_resumes_exactly_through_dcp(run_id: str, tmp_path: Path) -> None:
+    def fresh():
+        model = training.make_model().to(torch.bfloat16)
+        return model, _master_weights_factory(run_id)(model.parameters())
+
+    model, optimizer = fresh()
+    _train(model, optimizer, range(3))
+    model_state, optimizer_state = get_state_dict(model, optimizer)
+    dcp.save({"model": model_state, "optim": optimizer_state}, checkpoint_id=tmp_path, no_dist=True)
+    _train(model, optimizer, range(3, 6))
+
+    resumed_model, resumed = fresh()
+    model_state, optimizer_state = get_state_dict(resumed_model, resumed)  # targets, master copies included
+    target = {"model": model_state, "optim": optimizer_state}
+    dcp.load(target, checkpoint_id=tmp_path, planner=WeightsOnlyLoadPlanner(), no_dist=True)
+    set_state_dict(resumed_model, resumed, model_state_dict=target["model"], optim_state_dict=target["optim"])
+    _train(resumed_model, resumed, range(3, 6))
+    expected, actual = training.full_params(model), training.full_params(resumed_model)
+    assert all(torch.equal(actual[n], expected[n]) for n in expected)
+    for p, q in zip(model.parameters(), resumed_model.parameters()):
+        assert torch.equal(resumed.state[q]["master_param"], optimizer.state[p]["master_param"])
 
 
 def test_a_zero_gradient_step_is_a_real_step() -> None:

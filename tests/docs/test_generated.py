@@ -84,12 +84,13 @@ def test_the_python_on_the_gallery_page_draws_the_same_picture(entry: gallery.En
     assert drawn == (regenerated / gallery.IMAGE_DIR / f"{entry.name}.png").read_bytes()
 
 
-def test_readme_examples_run() -> None:
+@pytest.mark.parametrize("page", ["README.md", "docs/practitioners.md"])
+def test_page_examples_run(page: str) -> None:
     import doctest
     import re
 
-    blocks = re.findall(r"^```python\n(.*?)^```", (ROOT / "README.md").read_text(encoding="utf-8"), re.MULTILINE | re.DOTALL)
-    test = doctest.DocTestParser().get_doctest("\n".join(blocks), {}, "README.md", str(ROOT / "README.md"), 0)
+    blocks = re.findall(r"^```python\n(.*?)^```", (ROOT / page).read_text(encoding="utf-8"), re.MULTILINE | re.DOTALL)
+    test = doctest.DocTestParser().get_doctest("\n".join(blocks), {}, page, str(ROOT / page), 0)
     runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
     runner.run(test)
-    assert test.examples and runner.failures == 0, f"{runner.failures} README example(s) failed"
+    assert test.examples and runner.failures == 0, f"{runner.failures} {page} example(s) failed"

@@ -84,6 +84,11 @@ CASES: dict[str, tuple[torch.dtype, Callable, Callable]] = {
         torch.float32, lambda ps: ot.Adafactor(ps, beta1=0.9, warmup_init=True), ot.AdafactorSchedule
     ),
     "adafactor-fp16-relative-schedule": (torch.float16, ot.Adafactor, ot.get_adafactor_schedule),
+    # master_weights=True: the float32 copies are saved and restored with the rest of the state
+    "adamw-bf16-master-linear": (torch.bfloat16, lambda ps: ot.AdamW(ps, lr=1e-3, master_weights=True), _named("linear", **STEPS)),
+    "adafactor-fp16-master-relative-schedule": (
+        torch.float16, lambda ps: ot.Adafactor(ps, beta1=0.9, weight_decay=0.01, master_weights=True), ot.AdafactorSchedule
+    ),
 }
 
 

@@ -136,11 +136,11 @@ def test_added_param_groups_are_validated(make):
     assert opt.param_groups[1]["weight_decay"] == 0.5
 
 
-def test_group_defaults_have_the_transformers_keys():
+def test_group_defaults_have_the_transformers_keys_and_optimspecs_own():
     assert set(AdamW([torch.nn.Parameter(torch.ones(1))]).defaults) == {
-        "lr", "betas", "eps", "weight_decay", "correct_bias", "impl",
+        "lr", "betas", "eps", "weight_decay", "correct_bias", "impl", "master_weights",
     }
     assert set(Adafactor([torch.nn.Parameter(torch.ones(1))]).defaults) == {
         "lr", "eps", "clip_threshold", "decay_rate", "beta1", "weight_decay", "scale_parameter", "relative_step",
-        "warmup_init", "impl",
+        "warmup_init", "impl", "master_weights",
     }

@@ -28,6 +28,8 @@ SHIFTED_MIN_LR = ot.get_cosine_with_min_lr_schedule_with_warmup_lr_rate
 REJECTED = [
     # AdamW
     ("adamw-lr-negative", lambda: ot.AdamW(_params(), lr=-1e-3), "lr"),
+    ("adamw-master-weights-not-bool", lambda: ot.AdamW(_params(), master_weights=1), "master_weights"),
+    ("adafactor-master-weights-not-bool", lambda: ot.Adafactor(_params(), master_weights="yes"), "master_weights"),
     ("adamw-lr-nan", lambda: ot.AdamW(_params(), lr=math.nan), "lr"),
     ("adamw-lr-not-a-number", lambda: ot.AdamW(_params(), lr="1e-3"), "lr"),
     ("adamw-beta1-one", lambda: ot.AdamW(_params(), betas=(1.0, 0.999)), "betas[0]"),
@@ -228,8 +230,8 @@ def test_complex_gradients_are_rejected_at_step_naming_the_param(cls):
 # --------------------------------------------------------------------------------------------------
 
 
-def _stepped(cls, **kwargs):
-    params = [torch.nn.Parameter(torch.ones(2, 3)), torch.nn.Parameter(torch.ones(3))]
+def _stepped(cls, dtype=torch.float32, **kwargs):
+    params = [torch.nn.Parameter(torch.ones(2, 3, dtype=dtype)), torch.nn.Parameter(torch.ones(3, dtype=dtype))]
     optimizer = cls(params, **kwargs)
     for p in params:
         p.grad = torch.full_like(p, 0.5)
@@ -266,6 +268,11 @@ LOAD_DAMAGE = [
     ("adafactor-rms-negative", ot.Adafactor, {}, ("state", "RMS", -1.0), r"state\[0\]\['RMS'\] must be a number >= 0 \(or NaN\)"),
     ("adafactor-row-wrong-shape", ot.Adafactor, {}, ("state", "exp_avg_sq_row", torch.zeros(3)), r"\['exp_avg_sq_row'\] must be a tensor of shape \[2\]"),
     ("adafactor-momentum-without-beta1", ot.Adafactor, {}, ("state", "exp_avg", torch.zeros(2, 3)), r"unexpected key 'exp_avg'"),
+    ("master-weights-not-bool", ot.AdamW, {}, ("group", "master_weights", 1), r"param_groups\[0\]: AdamW: `master_weights`=1 is out of range: must be True or False"),
+    ("master-in-half", ot.AdamW, {"dtype": torch.bfloat16, "master_weights": True}, ("state", "master_param", torch.ones(2, 3, dtype=torch.bfloat16)), r"state\[0\]\['master_param'\] must be a tensor of shape \[2, 3\] and dtype torch.float32"),
+    ("master-wrong-shape", ot.Adafactor, {"dtype": torch.float16, "master_weights": True}, ("state", "master_param", torch.ones(3, 2)), r"\['master_param'\] must be a tensor of shape \[2, 3\]"),
+    ("master-without-master-weights", ot.AdamW, {"dtype": torch.bfloat16}, ("state", "master_param", torch.ones(2, 3)), r"state\[0\]: unexpected key 'master_param'"),
+    ("master-of-a-float32-param", ot.Adafactor, {"master_weights": True}, ("state", "master_param", torch.ones(2, 3)), r"state\[0\]: unexpected key 'master_param'"),
 ]
 
 
