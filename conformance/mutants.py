@@ -324,10 +324,10 @@ MUTANTS: list[Mutant] = [
            ADAMW_PATHS, "lr/(1 − β1ᵗ)·√(1 − β2ᵗ): the same step size, another rounding", kind="precision"),
     _adafactor("rms-as-mean-square", "return tensor.norm(2) / (tensor.numel() ** 0.5)", "return tensor.pow(2).mean().sqrt()",
                (PER_TENSOR,), "RMS as √mean(x²) instead of ‖x‖/√n", kind="precision"),
-    _adamw("fused.half-without-float32-copy", "        if p.dtype in HALF_DTYPES:\n            (work,), (g32,)", "        if False:\n            (work,), (g32,)",
-           (FUSED,), "half-precision params stepped in place by torch's foreach ops with float32 moments: torch computes each op in "
-           "float32 and rounds it to the half dtype, so the update and the decay are rounded separately (twice instead of once; "
-           "torch.optim's own half-precision steps round per op)", kind="precision"),
+    _adamw("fused.half-without-float32-copy", "        if p.dtype in HALF_DTYPES:\n            (work,), (g32,)", "        if master is not None:\n            (work,), (g32,)",
+           (FUSED,), "half-precision params without master copies stepped in place by torch's foreach ops with float32 moments: torch "
+           "computes each op in float32 and rounds it to the half dtype, so the update and the decay are rounded separately (twice "
+           "instead of once; torch.optim's own half-precision steps round per op)", kind="precision"),
     Mutant("kernels.adafactor.divide-instead-of-rsqrt", "torch/kernels.c", (
         ("real w = ((real)1 / sqrt(vi)) * g[i];", "real w = g[i] / sqrt(vi);"),
         ("const real u = ((real)1 / sqrt(x->sq[i])) * x->grad[i];", "const real u = x->grad[i] / sqrt(x->sq[i]);"),
