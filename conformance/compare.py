@@ -64,6 +64,27 @@ def free_running_scale(initial: np.ndarray, expected: np.ndarray) -> np.ndarray:
         return np.abs(expected) + np.abs(expected - initial)
 
 
+#: (stored mantissa bits, smallest normal exponent) of each dtype: what its ulp is made of.
+FORMATS = {"float64": (52, -1022), "float32": (23, -126), "float16": (10, -14), "bfloat16": (7, -126)}
+
+
+def ulp(dtype: str, values: np.ndarray) -> np.ndarray:
+    """The spacing of ``dtype`` numbers at ``|values|`` (the gap to the next larger magnitude),
+    elementwise; the smallest subnormal at zero and below the normal range.
+
+    >>> ulp("bfloat16", np.array([1.0, 1.5, 0.0])).tolist()
+    [0.0078125, 0.0078125, 9.183549615799121e-41]
+    >>> float(ulp("float16", np.array(1000.0)))
+    0.5
+    """
+    mantissa_bits, min_exponent = FORMATS[dtype]
+    values = np.asarray(values, dtype=np.float64)
+    _, exponent = np.frexp(np.where(np.isfinite(values), np.abs(values), 0.0))
+    # frexp: |x| = m·2^e with m in [0.5, 1), so the binade of x starts at 2^(e−1); zero gives e = 0.
+    binade = np.where(values == 0.0, min_exponent, np.maximum(exponent - 1, min_exponent))
+    return np.ldexp(1.0, binade - mantissa_bits)
+
+
 def _class_problem(actual: np.ndarray, expected: np.ndarray) -> str | None:
     nan_a, nan_e = np.isnan(actual), np.isnan(expected)
     if not np.array_equal(nan_a, nan_e):

@@ -535,12 +535,13 @@ def _draw_errors(ax: Any, panel: ErrorPanel, colors: Sequence[str]) -> None:
 # Verdicts of the conformance matrix (``report.combined_rows``), by their first word, and their colours.
 VERDICT_COLOURS = {
     "conformant": "#4caf50",
+    "conforms": "#9ccc65",  # conforms to the spec except for the declared conventions
     "known": "#ffb300",  # known divergences
     "fails": "#e53935",
     "unsupported": "#bdbdbd",
     "not": "#eeeeee",  # not run, not implemented
 }
-_VERDICT_LABELS = {"conformant": "conformant", "known": "diverges", "fails": "fails", "unsupported": "unsupported", "not": "—"}
+_VERDICT_LABELS = {"conformant": "conformant", "conforms": "declared", "known": "diverges", "fails": "fails", "unsupported": "unsupported", "not": "—"}
 
 
 def render_heatmap(verdicts: Mapping[tuple[str, str], str], adapters: Sequence[str], algorithms: Sequence[str]) -> bytes:
@@ -567,7 +568,10 @@ def render_heatmap(verdicts: Mapping[tuple[str, str], str], adapters: Sequence[s
         ax.tick_params(length=0)
         for spine in ax.spines.values():
             spine.set_visible(False)
-        names = {"conformant": "conformant", "known": "known divergences", "fails": "fails", "unsupported": "unsupported", "not": "not implemented / not run"}
+        names = {
+            "conformant": "conformant", "conforms": "conformant under declared conventions", "known": "known divergences", "fails": "fails",
+            "unsupported": "unsupported", "not": "not implemented / not run",
+        }
         handles = [Patch(facecolor=colour, edgecolor="white", label=names[key]) for key, colour in VERDICT_COLOURS.items()]
         fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
         fig.suptitle("optimspec conformance: verdict per adapter and algorithm", fontsize=10, fontweight="bold")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from optimspec.conformance import divergences, golden, runner
+from optimspec.conformance import decode, diagnosis, divergences, expected, golden, runner
 from optimspec.conformance.adapters.base import Unsupported
 from optimspec.conformance.testing import build_golden_tree
 
@@ -60,7 +60,7 @@ def _diagnose_with_budget(files, case_id: str, actual, k: float) -> str:
     case = runner.find_case(files, case_id)
     tolerance = {**case.group["tolerance"], "teacher_forced": {**case.group["tolerance"]["teacher_forced"], "k": k}}
     wide = dataclasses.replace(case, group={**case.group, "tolerance": tolerance})
-    return runner.diagnose_optimizer(wide, actual)
+    return diagnosis.diagnose_optimizer(wide, actual)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -321,7 +321,7 @@ def test_optimi_steps_like_the_reference_under_its_declared_conventions(files, m
     adapter = OptimiAdapter(mode)
     variant = dict(adapter.capabilities().algorithms["adamw"].variant)
     case = runner.find_case(files, "optim/adamw/options/f64/two-param-groups-t3")
-    checkpoints = {c["step"]: c for c in runner._checkpoints(case)}
+    checkpoints = decode.checkpoints(case)
     grads = [runner.decode_tensors(g) for g in case.raw["grads"]]
     stepper = adapter.make_optimizer("adamw", case.hparams(), case.param_groups(), "float64")
     for t in (2, 3):
@@ -329,10 +329,10 @@ def test_optimi_steps_like_the_reference_under_its_declared_conventions(files, m
         stepper.load_state(before["params"], before["state"])
         got = stepper.step(grads[t - 1])
         records = {n: registry.module("adamw").State(**f) for n, f in before["state"].items()}
-        expected, state = ref.optimizer_step("adamw", before["params"], grads[t - 1], records, case.hparams(), groups=case.param_groups(), variant=variant, dtype="float64")
-        scales = runner.teacher_forced_scales(case, before, {"params": expected}, grads[t - 1], variant)
-        for name in expected:
-            result = compare.compare(got[name], expected[name], scales.params[name], 2.0**-52, 8.0)
+        expected_params, state = ref.optimizer_step("adamw", before["params"], grads[t - 1], records, case.hparams(), groups=case.param_groups(), variant=variant, dtype="float64")
+        scales = expected.teacher_forced_scales(case, before, {"params": expected_params}, grads[t - 1], variant)
+        for name in expected_params:
+            result = compare.compare(got[name], expected_params[name], scales.params[name], 2.0**-52, 8.0)
             assert result.passed, f"{mode} step {t} params[{name}]: {result.problem}"
         exported = stepper.export_state()
         for name, record in state.items():
