@@ -14,8 +14,9 @@ each, in the case's own scales (a schedule's peak, an optimizer step's magnitude
 * otherwise ``no named convention explains it``, naming the axes tried, those not tried (the case
   does not separate them and the error is too small for a match to mean anything), the closest
   alternative, and the worst element's error in ulps of the expected value: within
-  ``PRECISION_ULPS`` ulps it looks like precision (order of operations, intermediate rounding),
-  also said of float32 arithmetic in a float64 case (a few float32 ulps); beyond, behaviour.
+  ``PRECISION_ULPS`` ulps it looks like precision (order of operations, intermediate rounding); a
+  float64 error within as many float32 ulps is said to be within float32 precision (a float32
+  intermediate or constant, or a small difference in behaviour); beyond, behaviour.
 
 >>> Miss(3.0, 1.0000000000000009, 1.0).ulps("float64")
 4.0
@@ -40,7 +41,7 @@ from optimspec.reference._dtypes import EPS
 
 from . import compare
 from .boundary import AdapterOutputError, clean_text, describe_exception
-from .decode import Case
+from .decode import Case, schedule_inputs
 from .expected import Variant, declared, optimizer_expectation, records, schedule_eps, schedule_expectation, teacher_forced_scales
 
 # An alternative that brings the error down by this factor explains a failure even when numerics
@@ -51,11 +52,10 @@ EXPLAINS_BY = 100.0
 NUMERICS_WITHIN = 4.0
 # A case that separates no convention still explains a failure this far over the budget.
 CLEARLY_FAILS = 2.0
-# An error within this many ulps of the expected value looks like precision, not behaviour; in a
-# float64 case, one of at least FLOAT32_ULPS (and at most PRECISION_ULPS) float32 ulps looks like
-# arithmetic done in float32.
+# An error within this many ulps of the expected value looks like precision, not behaviour (in a
+# float64 case, within this many float32 ulps it is said to be within float32 precision).
 PRECISION_ULPS = 16.0
-FLOAT32_ULPS = 0.25
+FLOAT32_NORMAL = (float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max))
 
 NON_FINITE_MISMATCH = "NaN/±inf appear where the spec has none, or the other way round (not a named convention)"
 UNEXPLAINED = "no named convention explains it"
@@ -132,14 +132,17 @@ def _name(combo: Sequence[tuple[str, str]], algorithm: str, base: Variant) -> st
     return ", ".join(parts)
 
 
-def search(case: Case, miss: Callable[[Variant], Miss], max_axes: int, base: Variant | None = None) -> str:
+def search(case: Case, miss: Callable[[Variant], Miss], max_axes: int, base: Variant | None = None, within: str = "") -> str:
     """Name the alternative conventions (up to ``max_axes`` axes at once, on top of ``base``, the
     adapter's declared conventions) that reproduce the adapter's values; ``miss(alternative)``
-    measures them against the reference under ``base`` overlaid with ``alternative``."""
+    measures them against the reference under ``base`` overlaid with ``alternative``. ``within``:
+    what to say when the values searched are within the budget (the failure is elsewhere)."""
     base = dict(base or {})
     own = miss({})
     if not math.isfinite(own.ratio):
         return NON_FINITE_MISMATCH
+    if own.ratio <= 1.0:
+        return within or f"within the budget under {'the declared conventions' if base else 'the spec'} where conventions are searched"
     separated = _separated(case, base)
     axes = [c.axis for c in registry.spec(case.algorithm).conventions]
     alone: set[str] = set()  # axes tried on their own
@@ -187,21 +190,22 @@ def _unexplained(case: Case, own: Miss, axes: Sequence[str], alone: set[str], pa
 
 
 def precision_or_behaviour(miss: Miss, dtype: str) -> str:
-    """Whether the worst element is a few ulps off (precision) or more (behaviour), in words.
+    """Whether the worst element is a few ulps off (precision) or more (behaviour), in words; in a
+    float64 case, an error within float32 precision is said as such.
 
     >>> precision_or_behaviour(Miss(3.0, 1.0000000000000009, 1.0), "float64")
     'the worst element is 4 ulps off the expected value: looks like precision (rounding, order of operations), not behaviour'
     """
-    ulps = miss.ulps(dtype)
-    if not math.isfinite(ulps):
+    if not (math.isfinite(miss.actual) and math.isfinite(miss.expected)):
         return "the worst element is not finite"
+    if miss.expected == 0.0:
+        return f"the worst element is {miss.actual:.3g} where the expected value is 0: looks like behaviour, not precision"
+    ulps = miss.ulps(dtype)
     said = f"the worst element is {ulps:.3g} ulps off the expected value"
     if ulps <= PRECISION_ULPS:
         return f"{said}: looks like precision (rounding, order of operations), not behaviour"
-    if dtype == "float64":
-        single = miss.ulps("float32")
-        if FLOAT32_ULPS <= single <= PRECISION_ULPS:
-            return f"{said} ({single:.3g} float32 ulps): looks like float32 arithmetic, not behaviour"
+    if dtype == "float64" and FLOAT32_NORMAL[0] <= abs(miss.expected) <= FLOAT32_NORMAL[1] and miss.ulps("float32") <= PRECISION_ULPS:
+        return f"{said}, within float32 precision ({miss.ulps('float32'):.3g} float32 ulps): a float32 intermediate or constant, or a small difference in behaviour"
     return f"{said}: looks like behaviour, not precision"
 
 
@@ -248,7 +252,8 @@ def diagnose_optimizer(case: Case, actual_steps: Mapping[str, Mapping[int, Any]]
             return Miss(math.inf)
         return worst if tf_actual or fr_actual else Miss(math.inf)
 
-    return search(case, miss, max_axes, base)
+    under = "the declared conventions" if base else "the spec"
+    return search(case, miss, max_axes, base, f"the params are within the budget under {under}: what fails is the state (see the message; conventions are searched on the params)")
 
 
 def diagnose_schedule(case: Case, schedule_dtype: str, actual: np.ndarray, variant: Variant | None = None) -> str:
@@ -262,7 +267,12 @@ def diagnose_schedule(case: Case, schedule_dtype: str, actual: np.ndarray, varia
         expected = schedule_expectation(case, {**base, **alternative}).values if alternative else own.values
         return Miss().worse(compare.compare(actual, expected, own.scale, eps, k), actual, expected)
 
-    return search(case, miss, 1, base)
+    zeros = [(row, actual[row]) for row in own.exact_rows if not np.array_equal(actual[row], own.values[row]) or np.any(np.signbit(actual[row]))]
+    within = ""
+    if zeros:
+        row, values = zeros[0]
+        within = f"within the budget, but not exactly 0 where the spec is: {values.tolist()!r} at input {schedule_inputs(case)[row]!r} (not a named convention)"
+    return search(case, miss, 1, base, within)
 
 
 def diagnose(case: Case, schedule_dtype: str, actual: Any, variant: Variant | None = None) -> str:

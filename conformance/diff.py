@@ -104,10 +104,12 @@ def diagnosis_key(diagnosis: str) -> str:
     """A diagnosis without its numbers and parenthesized details (budget ratios, ulps, line
     numbers), so that only a change of substance counts (convention values such as
     ``beta2_cap=0.999`` are kept)."""
-    text = re.sub(r"\([^()]*\)", "", diagnosis)
+    text, previous = diagnosis, None
+    while text != previous:  # nested parentheses, innermost first
+        text, previous = re.sub(r"\([^()]*\)", "", text), text
     text = re.sub(r"(?<![\w.=])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w.])", "#", text)
     text = re.sub(r"\s+", " ", text).strip(" ;,")
-    return re.sub(r"\s+([,;])", r"\1", text)
+    return re.sub(r"\s+([,;:])", r"\1", text)
 
 
 def _error(case: Mapping[str, Any]) -> float | None:

@@ -4,8 +4,8 @@ Under the spec they are the golden values. An adapter that declares conventions 
 (``AlgorithmSupport.variant``) is judged under them: the reference runs the case under that variant
 in the same numeric context as ``optimspec golden generate`` (float64 with storage rounding to the
 case dtype after every step; step schedules exact and rounded once), from the same inputs and the
-same initial state, and the scales come from the reference under that variant too. The budgets
-(``k``) stay the case's. Expectations are cached per case object and variant, so a matrix of
+same initial state, and the scales come from the reference under that variant too (a schedule's
+peak is never below the case's own). The budgets (``k``) stay the case's. Expectations are cached per case object and variant, so a matrix of
 adapters that declare the same conventions computes them once.
 
 >>> declared("adamw", {"eps_placement": "after_bias_correction", "decay_order": "after_update"})
@@ -137,7 +137,7 @@ class OptimizerExpectation:
 @dataclass(frozen=True)
 class ScheduleExpectation:
     """A schedule case under ``variant``: the learning rates (rows × groups), the peak that scales
-    the budget, and the rows that must be exactly 0."""
+    the budget (the case's, or the variant's where larger), and the rows that must be exactly 0."""
 
     variant: dict[str, str]
     values: np.ndarray
@@ -214,6 +214,8 @@ def _schedule_expectation(key: _Identity, variant_items: tuple[tuple[str, str], 
         return ScheduleExpectation(variant, values, float(case.raw["scale"]), tuple(case.raw["exact_rows"]))
     exact = ref.schedule_values(case.algorithm, schedule_inputs(case), case.hparams(), variant=variant)
     finite = exact[np.isfinite(exact)]
-    peak = float(np.max(np.abs(finite))) if finite.size else 0.0
+    # the case's peak, or the variant's where it is larger: a clamped cosine sampled past T is ≈1e-32
+    # throughout, and an lr of 1e-32 is not the magnitude of that schedule
+    peak = max(float(case.raw["scale"]), float(np.max(np.abs(finite))) if finite.size else 0.0)
     zero_rows = tuple(i for i, row in enumerate(exact) if all(v == 0.0 for v in row))
     return ScheduleExpectation(variant, round_to(case.group["dtype"], exact), peak, zero_rows)

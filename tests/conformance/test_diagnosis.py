@@ -44,7 +44,7 @@ def _search(own: float, alternatives: Mapping[tuple[str, str], float], files: li
 
     def miss(alternative: Mapping[str, str]) -> diagnosis.Miss:
         ratio = alternatives.get(next(iter(alternative.items())), 1e12) if len(alternative) == 1 else 1e12
-        return diagnosis.Miss(ratio if alternative else own, 1.0 + 2.0**-40, 1.0)
+        return diagnosis.Miss(ratio if alternative else own, 1.0 + 2.0**-10, 1.0)
 
     return diagnosis.search(case, miss, 1)
 
@@ -54,7 +54,7 @@ def test_up_to_numerics_only_near_the_budget(golden_files: list[golden.GoldenFil
     assert _search(9e9, {eps_after: 3.0}, golden_files).startswith("behaves like eps_placement=after_bias_correction, up to numerics (3× the budget under it, 9e+09× under the spec)")
     far = _search(9e9, {eps_after: 50.0}, golden_files)
     assert far.startswith("no named convention explains it (tried alone: eps_placement, decay_order, decay_scale; closest: eps_placement=after_bias_correction at 50× the budget)"), far
-    assert far.endswith("the worst element is 4.1e+03 ulps off the expected value: looks like behaviour, not precision")
+    assert far.endswith("the worst element is 4.4e+12 ulps off the expected value: looks like behaviour, not precision")
 
 
 def test_unexplained_failures_say_what_was_not_tried_and_precision(golden_files: list[golden.GoldenFile]) -> None:
@@ -71,18 +71,18 @@ def test_unexplained_failures_say_what_was_not_tried_and_precision(golden_files:
 def test_unexplained_behaviour_names_every_axis_tried(golden_files: list[golden.GoldenFile]) -> None:
     result = run_one(broken.NoisyAdapter(), golden_files, TINY_GRADS)
     assert result.diagnosis.startswith("no named convention explains it (tried alone: eps_placement, decay_order, decay_scale; tried in pairs: every pair; closest: ")
-    assert result.diagnosis.endswith("ulps off the expected value: looks like behaviour, not precision")
+    assert result.diagnosis.endswith("128 ulps off the expected value, within float32 precision (2.38e-07 float32 ulps): a float32 intermediate or constant, or a small difference in behaviour")
 
 
 @pytest.mark.parametrize(
     ("ulps_of", "said"),
     [
         ((1.0 + 3 * 2.0**-52, 1.0, "float64"), "3 ulps off the expected value: looks like precision"),
-        ((1.0 + 2.0**-22, 1.0, "float64"), "1.07e+09 ulps off the expected value (2 float32 ulps): looks like float32 arithmetic"),
+        ((1.0 + 2.0**-22, 1.0, "float64"), "1.07e+09 ulps off the expected value, within float32 precision (2 float32 ulps)"),
         ((1.0 + 2.0**-10, 1.0, "float64"), "looks like behaviour, not precision"),
         ((1.0 + 2.0**-20, 1.0, "float32"), "8 ulps off the expected value: looks like precision"),
     ],
-    ids=["float64-rounding", "float32-arithmetic", "behaviour", "float32-rounding"],
+    ids=["float64-rounding", "float32-precision", "behaviour", "float32-rounding"],
 )
 def test_precision_or_behaviour(ulps_of: tuple[float, float, str], said: str) -> None:
     actual, expected, dtype = ulps_of
