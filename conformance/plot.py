@@ -358,12 +358,14 @@ def _scalar_inputs(inputs: Sequence[Any]) -> np.ndarray | None:
 
 
 def case_plot(case: Case, result: CaseResult | None = None, adapter_name: str | None = None, caps: Capabilities | None = None) -> Plot:
-    """A golden schedule case's expected values, with ``result.actual`` (an adapter's values) on top
-    when given, and the error panel when both are comparable."""
+    """A golden schedule case's expected values (under the conventions ``result`` was judged under,
+    when given), with ``result.actual`` (an adapter's values) on top, and the error panel when both
+    are comparable."""
+    from .expected import describe, schedule_expectation
+
     check_case(case)
-    expected = golden.decode_tensor(case.raw["expected"])
-    if expected.ndim == 1:
-        expected = expected[:, None]
+    expectation = schedule_expectation(case, result.conventions if result is not None else None)
+    expected = expectation.values
     hp = case.hparams()
     stepped = "steps" in case.raw
     if stepped:
@@ -392,7 +394,8 @@ def case_plot(case: Case, result: CaseResult | None = None, adapter_name: str | 
         points=True,
     )
     for g in range(expected.shape[1]):
-        plot.lines.append(Line(f"{labels[g]}: expected", x, expected[:, g], g))
+        under = f" under {describe(expectation.variant)}" if expectation.variant else ""
+        plot.lines.append(Line(f"{labels[g]}: expected{under}", x, expected[:, g], g))
     if result is None:
         return plot
     name = adapter_name or "adapter"
@@ -406,7 +409,7 @@ def case_plot(case: Case, result: CaseResult | None = None, adapter_name: str | 
     for g in range(actual.shape[1]):
         plot.lines.append(Line(f"{labels[g]}: {name}", x, actual[:, g], g, style="actual"))
     eps = max(EPS[case.group["dtype"]], EPS[caps.schedule_dtype]) if caps is not None else EPS[case.group["dtype"]]
-    unit = eps * case.raw["scale"] if case.raw["scale"] else eps
+    unit = eps * expectation.scale if expectation.scale else eps
     with np.errstate(invalid="ignore"):
         k = np.where(np.isfinite(actual) & np.isfinite(expected), np.abs(actual - expected) / unit, np.nan)
     plot.errors = ErrorPanel(x, k, float(case.group["tolerance"]["k"]), tuple(labels))

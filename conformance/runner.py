@@ -336,14 +336,15 @@ def _run_optimizer(adapter: Adapter, caps: Capabilities, case: Case, expected: O
 
 
 def _compare_schedule(actual: np.ndarray, expected: ScheduleExpectation, eps: float, k: float) -> compare.Comparison:
-    """Within ``k``·ε·peak, and bit for bit on the rows that must be exactly 0."""
+    """Within ``k``·ε·peak, and bit for bit on the rows that must be exactly 0 (each comparison
+    sees the other's rows as equal zeros, so the positions it reports are the case's own)."""
     values = expected.values
     actual = _as_array(actual, values, "schedule values")
-    exact = np.zeros(values.shape[0], dtype=bool)
+    exact = np.zeros(values.shape, dtype=bool)
     exact[list(expected.exact_rows)] = True
-    results = [compare.compare(actual[~exact], values[~exact], expected.scale, eps, k)]
+    results = [compare.compare(np.where(exact, 0.0, actual), np.where(exact, 0.0, values), expected.scale, eps, k)]
     if exact.any():
-        results.append(compare.compare(actual[exact], values[exact], expected.scale, eps, k, exact=True))
+        results.append(compare.compare(np.where(exact, actual, 0.0), np.where(exact, values, 0.0), expected.scale, eps, k, exact=True))
     return compare.merge(results)
 
 
