@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from rich.console import Console
 
 from optimspec.conformance import cli, diff, divergences, golden, report, runner
 from optimspec.conformance import suggest as suggestions
@@ -19,11 +18,7 @@ TINY_GRADS = "optim/adamw/conventions/f64/tiny-grads-t3"
 NON_STRICT = '[[divergence]]\nmatch = "optim/adamw/conventions/*"\nkind = "numerics"\noutcome = "xfail"\nreason = "known"\nstrict = false\n'
 
 
-@pytest.fixture(autouse=True)
-def wide_consoles(monkeypatch: pytest.MonkeyPatch, golden_root: Path) -> None:
-    monkeypatch.setattr(cli, "console", Console(width=250))
-    monkeypatch.setattr(cli, "errors", Console(stderr=True, width=250))
-    monkeypatch.setenv("OPTIMSPEC_GOLDEN", str(golden_root))
+pytestmark = pytest.mark.usefixtures("cli_consoles")
 
 
 def invoke(*args: object) -> Result:

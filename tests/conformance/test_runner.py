@@ -247,3 +247,18 @@ def test_run_warnings(golden_files: list[golden.GoldenFile], known: KnownFactory
     ]
     assert [r.outcome for r in record.results] == ["xpass", "xpass"]
     assert len(record.failing) == 2
+
+
+def test_explain_diffs_against_what_a_declared_adapter_was_judged_under(golden_files: list[golden.GoldenFile]) -> None:
+    from rich.console import Console
+
+    from optimspec.conformance import explain
+
+    adapter = broken.DeclaredEpsAfterAdapter()
+    case = runner.find_case(golden_files, TINY_GRADS)
+    result = run_one(adapter, golden_files, TINY_GRADS)
+    tables = explain.diff_tables(case, adapter.capabilities(), result)
+    assert tables and not any(t.failing for t in tables), "the diff is against the reference under the declared convention"
+    console = Console(record=True, width=200)
+    explain.describe_result(case, adapter.capabilities(), result, console)
+    assert "judged under the declared conventions eps_placement=after_bias_correction" in console.export_text()
