@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv check test bench golden docs clean
+.PHONY: venv check test bench golden docs mutate clean
 
 venv: $(STAMP)
 
@@ -33,6 +33,10 @@ bench: $(STAMP)
 	OPTIMSPEC_BENCH_SCALE=1.0 OPTIMSPEC_BENCH_WARMUP=2 \
 		$(BIN)/python -m pytest benchmarks/test_optimizers.py -q --benchmark-quiet --benchmark-json $(BENCH_OUT)/full-scale.json
 	$(BIN)/python benchmarks/ratios.py $(BENCH_OUT)/default-scale.json $(BENCH_OUT)/full-scale.json --json $(BENCH_OUT)/ratios.json
+
+# The suite's mutation score (several minutes; not part of `make test`): README, "Mutation score".
+mutate: $(STAMP)
+	$(BIN)/optimspec mutate --jobs 2 --report reports/mutation.json
 
 golden: $(STAMP)
 	$(BIN)/optimspec golden generate

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from optimspec.reference._dtypes import EPS
+from optimspec.reference import registry
+from optimspec.reference._dtypes import EPS, representable
 
 from . import compare, golden
 from .adapters.base import Adapter, Capabilities, Unsupported
@@ -108,9 +109,37 @@ def _received_params(actual: Any, expected: Mapping[str, np.ndarray], label: str
     return {name: _as_array(actual[name], exp, f"params[{name}]") for name, exp in expected.items()}
 
 
-def _compare_params(check: Check, actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray], scale_of: Callable[[str], np.ndarray], eps: float, k: float, label: str) -> None:
+def _compare_params(check: Check, actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray], scale_of: Callable[[str], np.ndarray], dtype: str, k: float, label: str, metric: str = "scaled") -> None:
     for name, exp in expected.items():
-        check.add(f"params[{name}] {label}", compare.compare(actual[name], exp, scale_of(name), eps, k))
+        check.add(f"params[{name}] {label}", compare.by_metric(metric, actual[name], exp, scale_of(name), dtype, k))
+
+
+def _scalar_fields(algorithm: str) -> set[str]:
+    """State fields the reference declares as scalar statistics (Adafactor's ``RMS``), not tensors."""
+    annotations = registry.module(algorithm).State.__annotations__
+    return {name for name, hint in annotations.items() if getattr(hint, "__forward_arg__", hint) == "Scalar"}
+
+
+def check_state_dtype(check: Check, actual: Mapping[str, Mapping[str, Any]], expected: Mapping[str, Mapping[str, Any]], case: Case, label: str) -> None:
+    """The state's dtype, where the spec keeps it wider than the params (float32 for half params):
+    a state tensor whose values are all numbers of the param's dtype, where the expected ones are
+    not, is kept in the param's dtype. (Such a state also fails the state budgets, which are in the
+    state dtype's ε; this names the cause.) Counters and scalar statistics are not tensors."""
+    param_dtype, state_dtype = case.group["dtype"], case.group["state_dtype"]
+    if state_dtype == param_dtype:
+        return
+    scalars = _scalar_fields(case.algorithm)
+    for name, fields in expected.items():
+        for key, exp in fields.items():
+            got = actual.get(name, {}).get(key)
+            if exp is None or got is None or key in scalars or isinstance(exp, int):
+                continue
+            exp_arr, got_arr = np.asarray(exp, dtype=np.float64), np.asarray(got, dtype=np.float64)
+            if got_arr.shape == exp_arr.shape and representable(param_dtype, got_arr) and not representable(param_dtype, exp_arr):
+                check.add(
+                    f"state[{name}].{key} {label}",
+                    compare.Comparison(False, np.inf, np.inf, None, 0.0, f"every value is a {param_dtype} number: the state is kept in {param_dtype}; the spec keeps it in {state_dtype}"),
+                )
 
 
 def _unused(value: Any) -> bool:
@@ -173,6 +202,16 @@ def _compare_state(check: Check, exported: Any, expected: Mapping[str, Mapping[s
                 check.add(where, compare.compare(_as_array(got, exp_arr, f"state[{name}].{key}"), exp_arr, scales[name][key], eps, k))
 
 
+def _teacher_forced_state_budget(case: Case) -> tuple[float, float]:
+    """(ε, k) of teacher-forced state checks: the group's ``state`` budget where the state dtype is
+    wider than the params' (half params), else the params' own."""
+    tolerance = case.group["tolerance"]["teacher_forced"]
+    state = tolerance.get("state")
+    if state is None:
+        return EPS[case.group["dtype"]], tolerance["k"]
+    return EPS[state["dtype"]], state["k"]
+
+
 def run_optimizer(adapter: Adapter, caps: Capabilities, case: Case, expected: OptimizerExpectation, modes: Sequence[str], unchecked: set[str]) -> tuple[Check, list[str], dict[str, Any]]:
     """Teacher-forced steps (each from the expected state before it) and the free-running
     trajectory, against ``expected``. The adapter gets copies of everything
@@ -191,22 +230,27 @@ def run_optimizer(adapter: Adapter, caps: Capabilities, case: Case, expected: Op
     def make() -> Any:
         return adapter.make_optimizer(case.algorithm, case.hparams(), case.param_groups(), dtype)
 
-    def judge(stepper: Any, got: Any, checkpoint: Mapping[str, Any], scales: Scales, k: float, label: str) -> dict[str, np.ndarray]:
+    def judge(stepper: Any, got: Any, checkpoint: Mapping[str, Any], scales: Scales, budgets: tuple[float, float, float], label: str, metric: str = "scaled") -> dict[str, np.ndarray]:
+        """``budgets``: (k of the params, ε and k of the state)."""
+        k, state_eps, state_k = budgets
         params = _received_params(got, checkpoint["params"], label)
-        _compare_params(check, params, checkpoint["params"], scales.params.__getitem__, eps, k, label)
+        _compare_params(check, params, checkpoint["params"], scales.params.__getitem__, dtype, k, label, metric)
         if caps.can_export_state:
-            _compare_state(check, stepper.export_state(), checkpoint["state"], scales.state, eps, k, label, rules)
+            exported = stepper.export_state()
+            check_state_dtype(check, exported, checkpoint["state"], case, label)
+            _compare_state(check, exported, checkpoint["state"], scales.state, state_eps, state_k, label, rules)
         return params
 
     stepper = make()
+    state_eps, state_k = _teacher_forced_state_budget(case)
     if "teacher_forced" in modes and caps.can_load_state:
-        k = tolerance["teacher_forced"]["k"]
+        k, metric = tolerance["teacher_forced"]["k"], tolerance["teacher_forced"]["metric"]
         tf_steps = {}
         for t, scales in expected.teacher_forced.items():
             before = by_step[t - 1]
             stepper.load_state(handed(before["params"]), handed(before["state"]))
             got = stepper.step(handed(grads[t - 1]))
-            tf_steps[t] = judge(stepper, got, by_step[t], scales, k, f"at step {t} (teacher_forced)")
+            tf_steps[t] = judge(stepper, got, by_step[t], scales, (k, state_eps, state_k), f"at step {t} (teacher_forced)", metric)
         actual_steps["teacher_forced"] = tf_steps
         ran.append("teacher_forced")
 
@@ -223,7 +267,8 @@ def run_optimizer(adapter: Adapter, caps: Capabilities, case: Case, expected: Op
         for t in range(1, len(grads) + 1):
             got = stepper.step(handed(grads[t - 1]))
             if t in by_step:
-                fr_steps[t] = judge(stepper, got, by_step[t], expected.free_running[t], fr["k"] + fr["growth_per_step"] * t, f"at step {t} (free_running)")
+                k = fr["k"] + fr["growth_per_step"] * t
+                fr_steps[t] = judge(stepper, got, by_step[t], expected.free_running[t], (k, eps, k), f"at step {t} (free_running)")
         actual_steps["free_running"] = fr_steps
         ran.append("free_running")
     return check, ran, actual_steps

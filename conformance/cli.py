@@ -1,8 +1,8 @@
 """The ``optimspec`` command line.
 
 Commands: ``golden generate|verify``, ``list``, ``catalogue``, ``check``, ``explain``, ``report``
-(``report diff``), ``matrix``, ``divergences suggest``, ``new-adapter`` and ``plot`` (matplotlib,
-imported only by that command).
+(``report diff``), ``matrix``, ``divergences suggest``, ``mutate`` (the suite's own mutation
+score), ``new-adapter`` and ``plot`` (matplotlib, imported only by that command).
 
 Exit codes: 0 ok / conformant, 1 conformance failures (or nothing checked, or a broken adapter),
 2 usage error (unknown or unavailable adapter, malformed divergence file, an option the command does
@@ -519,6 +519,61 @@ def matrix(
 # --------------------------------------------------------------------------------------------------
 # new-adapter
 # --------------------------------------------------------------------------------------------------
+
+
+@main.command("mutate")
+@click.option("-k", "--select", "patterns", multiple=True, metavar="PATTERN", help="Only mutants whose id matches this glob or contains it (repeatable).")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Mutants checked at once.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the JSON report here.")
+@click.option("--list", "list_only", is_flag=True, help="Print the catalogue and exit.")
+def mutate(patterns: tuple[str, ...], jobs: int, report_path: Path | None, list_only: bool) -> None:
+    """Plant each catalogued bug in a private copy of optimspec.torch / optimspec.tf, run `optimspec
+    check` on the adapters it reaches, and report the kill rate and the survivors.
+
+    Exit 0 when every behavioural mutant is killed, 1 when one survives or a check breaks, 3 when
+    the catalogue does not apply or the unmutated package fails its own check.
+    """
+    import json
+
+    from . import mutate as mutation
+    from .mutants import MUTANTS
+
+    chosen = mutation.selected(MUTANTS, patterns)
+    if not chosen:
+        fail_usage(f"no mutant matches {', '.join(patterns)}")
+    if list_only:
+        table = TextTable(("id", "kind", "adapters", "description"), title=f"mutation catalogue ({len(chosen)} mutants)")
+        for m in chosen:
+            table.add_row(m.id, m.kind, ", ".join(m.adapters), m.description)
+        print_table(console, table)
+        return
+    try:
+        with progress_bar("mutants", len(chosen)) as advance:
+            run = mutation.run(chosen, jobs=jobs, on_result=lambda r: advance(r.mutant.id))
+    except mutation.MutationError as exc:
+        fail_integrity(str(exc))
+    _print_mutation_run(run)
+    if report_path is not None:
+        golden.write_atomic(report_path, (json.dumps(run.as_dict(), indent=1, ensure_ascii=False) + "\n").encode())
+    broken = [r for r in run.results if r.verdict == "invalid"]
+    sys.exit(EXIT_FAILURES if run.survivors or broken else EXIT_OK)
+
+
+def _print_mutation_run(run: Any) -> None:
+    styles = {"killed": "green", "survived": "bold red", "tolerated": "yellow", "invalid": "bold red"}
+    table = TextTable(("mutant", "kind", "verdict", "evidence", "s"), title="optimspec mutate", right=("s",))
+    for result in run.results:
+        seconds = sum(c.seconds for c in result.checks)
+        table.add_row(result.mutant.id, result.mutant.kind, result.verdict, result.evidence, f"{seconds:.0f}", style=styles[result.verdict])
+    print_table(console, table)
+    killed, total = run.kill_rate()
+    rate = 100.0 * killed / total if total else 100.0
+    tolerated = [r for r in run.results if r.verdict == "tolerated"]
+    console.print(
+        f"killed {killed} of {total} behavioural mutants ({rate:.1f} %) in {run.seconds:.0f} s"
+        + (f"; survivors: {', '.join(r.mutant.id for r in run.survivors)}" if run.survivors else "; no survivors")
+        + (f"; {len(tolerated)} precision mutant(s) tolerated" if tolerated else "")
+    )
 
 
 @main.command("new-adapter")

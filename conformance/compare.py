@@ -10,6 +10,11 @@ says what magnitudes were combined:
   far, never below ``|expected| + |expected − initial|``;
 * schedule value: ``S = peak`` (the largest |lr| of the case).
 
+Half-precision (float16, bfloat16) teacher-forced params are budgeted in ulps of the result
+instead (:func:`compare_ulps`): a correct implementation computes the step in float32 and rounds
+once, so it lands on the reference's correctly rounded value or on a neighbour: ``|a − e| ≤
+k · ulp(e)`` with ``k = 1``.
+
 NaN and ±inf are class-exact everywhere (same positions, same signs). ``exact`` comparisons are bit
 for bit, sign of zero included. The measured error is reported in units of ε·S (so it reads as "k")
 for passing elements too, so budgets can be tightened.
@@ -22,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from optimspec.reference._dtypes import EPS
 
 
 @dataclass(frozen=True)
@@ -144,6 +151,39 @@ def compare(
             f"got {float(actual[worst])!r}"
         )
     return Comparison(passed, max_k, p99_k, idx, k, problem)
+
+
+def compare_ulps(actual: np.ndarray, expected: np.ndarray, dtype: str, k: float) -> Comparison:
+    """Compare elementwise in ulps of the expected value: ``|a − e| ≤ k·ulp(dtype, e)``; non-finite
+    values class-exact. ``max_k`` is reported in ulps.
+
+    >>> compare_ulps(np.array([1.0078125]), np.array([1.0]), "bfloat16", 1.0).passed
+    True
+    >>> compare_ulps(np.array([1.015625]), np.array([1.0]), "bfloat16", 1.0).describe()
+    'off by 2 ulp at [0] (budget 1): expected 1.0, got 1.015625'
+    """
+    expected = np.asarray(expected, dtype=np.float64)
+    result = compare(actual, expected, ulp(dtype, expected), 1.0, k)
+    if result.passed or result.nonfinite_mismatch or result.worst_index is None:
+        return result
+    worst = result.worst_index
+    problem = (
+        f"off by {result.max_k:.3g} ulp at {list(worst)} (budget {k:g}): expected {float(expected[worst])!r}, "
+        f"got {float(np.asarray(actual, dtype=np.float64)[worst])!r}"
+    )
+    return Comparison(False, result.max_k, result.p99_k, worst, k, problem)
+
+
+METRICS = ("scaled", "ulps")
+
+
+def by_metric(metric: str, actual: np.ndarray, expected: np.ndarray, scale: np.ndarray | float, dtype: str, k: float) -> Comparison:
+    """:func:`compare` in ε(dtype)·S (``"scaled"``) or :func:`compare_ulps` (``"ulps"``)."""
+    if metric == "ulps":
+        return compare_ulps(actual, expected, dtype, k)
+    if metric != "scaled":
+        raise ValueError(f"metric={metric!r} is not one of {', '.join(METRICS)}")
+    return compare(actual, expected, scale, EPS[dtype], k)
 
 
 def merge(comparisons: list[Comparison]) -> Comparison:

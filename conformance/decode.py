@@ -32,7 +32,8 @@ class Case:
 
     @property
     def kind(self) -> str:
-        return self.file.kind
+        """The file's kind, or the group's where it says (create_optimizer's optimizer cases)."""
+        return self.group.get("kind", self.file.kind)
 
     @property
     def dtype(self) -> str:

@@ -224,7 +224,7 @@ def diagnose_optimizer(case: Case, actual_steps: Mapping[str, Mapping[int, Any]]
     eps = EPS[dtype]
     tf_actual = actual_steps.get("teacher_forced", {})
     fr_actual = actual_steps.get("free_running", {}) if not tf_actual else {}
-    k_tf = case.group["tolerance"]["teacher_forced"]["k"]
+    k_tf, metric_tf = case.group["tolerance"]["teacher_forced"]["k"], case.group["tolerance"]["teacher_forced"]["metric"]
     fr = case.group["tolerance"]["free_running"]
 
     def miss(alternative: Variant) -> Miss:
@@ -240,7 +240,7 @@ def diagnose_optimizer(case: Case, actual_steps: Mapping[str, Mapping[int, Any]]
                     expected, scales = own.checkpoints[t]["params"], own.teacher_forced[t]
                 for n, exp in expected.items():
                     values = np.asarray(got[n], dtype=np.float64)
-                    worst = worst.worse(compare.compare(values, exp, scales.params[n], eps, k_tf), values, exp)
+                    worst = worst.worse(compare.by_metric(metric_tf, values, exp, scales.params[n], dtype, k_tf), values, exp)
             if fr_actual:
                 trajectory = optimizer_expectation(case, full)
                 for t, got in fr_actual.items():

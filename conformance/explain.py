@@ -19,7 +19,7 @@ from rich.text import Text
 from optimspec.reference import registry
 from optimspec.reference._dtypes import EPS
 
-from . import golden
+from . import compare, golden
 from .console import say
 from .decode import Case, decode_tensors, schedule_inputs
 from .expected import describe, optimizer_expectation, schedule_eps, schedule_expectation
@@ -183,16 +183,19 @@ def _optimizer_tables(case: Case, actual: Mapping[str, Mapping[int, Mapping[str,
     tolerance = case.group["tolerance"]
     for mode, steps in actual.items():
         for t, got in steps.items():
+            in_ulps = False
             if mode == "teacher_forced":
                 scales, budget = expected.teacher_forced[t], tolerance["teacher_forced"]["k"]
+                in_ulps = tolerance["teacher_forced"]["metric"] == "ulps"
             else:
                 fr = tolerance["free_running"]
                 scales, budget = expected.free_running[t], fr["k"] + fr["growth_per_step"] * t
             for name, values_expected in expected.checkpoints[t]["params"].items():
-                scale = scales.params[name]
                 values = np.asarray(got[name], dtype=np.float64).reshape(values_expected.shape)
                 labels = [str(list(i)) for i in np.ndindex(values_expected.shape)] if values_expected.ndim else ["[]"]
-                yield DiffTable(f"params[{name}] at step {t} ({mode})", labels, values_expected.reshape(-1), values.reshape(-1), _k(values, values_expected, scale, eps).reshape(-1), budget)
+                # ulps of the result: the scaled metric with S = ulp(expected) and a unit ε
+                unit, scale = (1.0, compare.ulp(case.group["dtype"], values_expected)) if in_ulps else (eps, scales.params[name])
+                yield DiffTable(f"params[{name}] at step {t} ({mode})", labels, values_expected.reshape(-1), values.reshape(-1), _k(values, values_expected, scale, unit).reshape(-1), budget)
 
 
 def _schedule_tables(case: Case, caps: Any, actual: np.ndarray, conventions: Mapping[str, str]) -> Iterator[DiffTable]:

@@ -36,7 +36,11 @@ DISCRIMINATION_FACTOR = 100.0
 # float64 steps get 32: the spec's own float order computes bias corrections as 1 − fl(βᵗ), which
 # alone is ~12 ε·S from the exact step (tests/reference/test_oracle.py measures it), so a correct
 # implementation with another order must have room on both sides.
-TEACHER_FORCED_K = {"float64": 32.0, "float32": 8.0, "float16": 2.0, "bfloat16": 2.0}
+# Half-precision teacher-forced params are budgeted in ulps of the result (compare.compare_ulps):
+# computed in float32 and rounded once, a correct step is within one ulp of the reference's
+# correctly rounded value. Their state, float32, keeps the float32 budget in float32 ε·S.
+TEACHER_FORCED_K = {"float64": 32.0, "float32": 8.0, "float16": 1.0, "bfloat16": 1.0}
+TEACHER_FORCED_METRIC = {"float64": "scaled", "float32": "scaled", "float16": "ulps", "bfloat16": "ulps"}
 FREE_RUNNING_K = {"float64": 32.0, "float32": 8.0, "float16": 2.0, "bfloat16": 2.0}
 FREE_RUNNING_GROWTH = {"float64": 4.0, "float32": 2.0, "float16": 0.5, "bfloat16": 0.5}
 SCHEDULE_K = 8.0
@@ -144,7 +148,7 @@ def _optimizer_separations(
     algorithm: str, case: OptimizerCase, group: OptimizerGroup, grads: Sequence[Mapping[str, Any]],
     snapshots: Sequence[ref.Snapshot], pairs: Sequence[int], k: float,
 ) -> dict[str, dict[str, float]]:
-    eps = EPS[group.dtype]
+    metric = TEACHER_FORCED_METRIC[group.dtype]
     out: dict[str, dict[str, float]] = {}
     for axis, value in _alternatives(algorithm):
         worst = 0.0
@@ -159,7 +163,7 @@ def _optimizer_separations(
             )
             for name, expected in after.params.items():
                 scale = compare.magnitude_scale(magnitudes[name], compare.teacher_forced_scale(before.params[name], expected))
-                result = compare.compare(alt_params[name], expected, scale, eps, k)
+                result = compare.by_metric(metric, alt_params[name], expected, scale, group.dtype, k)
                 finite = np.isfinite(result.max_k)
                 worst = max(worst, result.max_k if finite else 0.0)
         if worst >= DISCRIMINATION_FACTOR * k:
@@ -207,15 +211,25 @@ def _optimizer_case(algorithm: str, group: OptimizerGroup, case: OptimizerCase, 
     return encoded
 
 
+def _teacher_forced_tolerance(dtype: str, state_dtype: str, k: float) -> dict[str, Any]:
+    """Params under the dtype's metric; state kept in a wider dtype (float32 for half params) under
+    that dtype's own budget, so state computed or stored in half precision fails."""
+    tolerance: dict[str, Any] = {"metric": TEACHER_FORCED_METRIC[dtype], "k": k}
+    if state_dtype != dtype:
+        tolerance["state"] = {"metric": "scaled", "k": TEACHER_FORCED_K[state_dtype], "dtype": state_dtype}
+    return tolerance
+
+
 def _optimizer_group(algorithm: str, group: OptimizerGroup) -> dict[str, Any]:
     tf_k = group.teacher_forced_k or TEACHER_FORCED_K[group.dtype]
+    state_dtype = getattr(registry.module(algorithm), "state_dtype", lambda d: d)(group.dtype)
     return {
         "name": group.name,
         "description": group.description,
         "dtype": group.dtype,
-        "state_dtype": getattr(registry.module(algorithm), "state_dtype", lambda d: d)(group.dtype),
+        "state_dtype": state_dtype,
         "tolerance": {
-            "teacher_forced": {"metric": "scaled", "k": tf_k},
+            "teacher_forced": _teacher_forced_tolerance(group.dtype, state_dtype, tf_k),
             "free_running": {
                 "metric": "scaled",
                 "k": group.free_running_k or FREE_RUNNING_K[group.dtype],
@@ -358,11 +372,22 @@ _GROUP_BUILDERS: dict[type, Callable[[str, Any], dict[str, Any]]] = {
 }
 
 
+_GROUP_KINDS: dict[type, str] = {OptimizerGroup: "optimizer", AccumulatorGroup: "accumulator", ScheduleGroup: "schedule"}
+
+
+def _group(algorithm: str, group: Any) -> dict[str, Any]:
+    """One group; a group of another kind than its file's (create_optimizer's optimizer cases in a
+    schedule file) says which kind it is."""
+    built = _GROUP_BUILDERS[type(group)](algorithm, group)
+    kind = _GROUP_KINDS[type(group)]
+    return built if kind == registry.spec(algorithm).kind else {"kind": kind, **built}
+
+
 def build_file(algorithm: str) -> dict[str, Any]:
     """The golden object of one algorithm."""
     module = case_module(algorithm)
     data = _spec_header(algorithm)
-    data["groups"] = [_GROUP_BUILDERS[type(g)](algorithm, g) for g in module.GROUPS]
+    data["groups"] = [_group(algorithm, g) for g in module.GROUPS]
     data["invalid"] = [_invalid_case(algorithm, c) for c in getattr(module, "INVALID", [])]
     data["number_of_cases"] = sum(len(g["cases"]) for g in data["groups"]) + len(data["invalid"])
     ids = [c["id"] for g in data["groups"] for c in g["cases"]] + [c["id"] for c in data["invalid"]]

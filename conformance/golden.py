@@ -392,9 +392,11 @@ def check_file(data: Mapping[str, Any], entry: Mapping[str, Any], seen: set[str]
     ids = case_ids(data)
     if len(ids) != data["number_of_cases"]:
         raise IntegrityError(f"{name}: number_of_cases is {data['number_of_cases']} but the file holds {len(ids)}")
-    for case_id in ids:
-        if not CASE_ID.fullmatch(case_id) or case_id.split("/")[0] != FAMILY[data["kind"]]:
-            raise IntegrityError(f"{name}: case id {case_id!r} does not follow the id grammar ({FAMILY[data['kind']]}/<algorithm>/<segment>/..., lower-case words)")
+    # A group may hold cases of another kind than its file (create_optimizer's optimizer groups).
+    kinds = [group.get("kind", data["kind"]) for group in data["groups"] for _ in group["cases"]] + [data["kind"]] * len(data["invalid"])
+    for case_id, kind in zip(ids, kinds):
+        if not CASE_ID.fullmatch(case_id) or case_id.split("/")[0] != FAMILY[kind]:
+            raise IntegrityError(f"{name}: case id {case_id!r} does not follow the id grammar ({FAMILY[kind]}/<algorithm>/<segment>/..., lower-case words)")
         if case_id.split("/")[1] != data["algorithm"]:
             raise IntegrityError(f"{name}: case {case_id} does not belong to algorithm {data['algorithm']}")
         if case_id in seen:
@@ -402,7 +404,7 @@ def check_file(data: Mapping[str, Any], entry: Mapping[str, Any], seen: set[str]
         seen.add(case_id)
     for group in data["groups"]:
         for case in group["cases"]:
-            problem = _case_problem(data["kind"], case)
+            problem = _case_problem(group.get("kind", data["kind"]), case)
             if problem:
                 raise IntegrityError(f"{name}: case {case['id']}: {problem}")
 

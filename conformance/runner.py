@@ -187,7 +187,7 @@ def tolerance_of(case: Case) -> tuple[str, dict[str, Any]]:
     if case.invalid:
         return "rejects", {}
     if case.kind == "optimizer":
-        return "scaled", dict(case.group["tolerance"])
+        return case.group["tolerance"]["teacher_forced"]["metric"], dict(case.group["tolerance"])
     return case.group["tolerance"]["metric"], dict(case.group["tolerance"])
 
 

@@ -26,7 +26,7 @@ def _float32_to_bfloat16(values: np.ndarray) -> np.ndarray:
     rounding = np.uint64(0x7FFF) + ((bits >> np.uint64(16)) & np.uint64(1))
     rounded = ((bits + rounding) >> np.uint64(16)) << np.uint64(16)
     out = (rounded & np.uint64(0xFFFFFFFF)).astype(np.uint32).view(np.float32)
-    return np.where(nan, np.float32(np.nan), out)
+    return np.where(nan, np.float32(np.nan), out).reshape(np.shape(values))  # 0-d stays 0-d
 
 
 def round_to(dtype: str, values: np.ndarray) -> np.ndarray:
@@ -43,6 +43,16 @@ def round_to(dtype: str, values: np.ndarray) -> np.ndarray:
         if dtype == "bfloat16":
             return _float32_to_bfloat16(as32).astype(np.float64)
     raise ValueError(f"dtype={dtype!r} is not one of {', '.join(DTYPES)}")
+
+
+def float32_for_half(param_dtype: str) -> str:
+    """The dtype optimizer state is kept in: float32 for float16/bfloat16 params (whose step is
+    computed in float32 and rounded once), the param's own dtype otherwise.
+
+    >>> float32_for_half("bfloat16"), float32_for_half("float64")
+    ('float32', 'float64')
+    """
+    return "float32" if param_dtype in ("float16", "bfloat16") else param_dtype
 
 
 def representable(dtype: str, values: np.ndarray) -> bool:

@@ -10,6 +10,7 @@ Optimizer modules provide::
     init(param, hp, nx) -> State
     update(param, grad, state, hp, variant, nx, name) -> (param, State)
     state_dtype(param_dtype) -> str                           # optional; default: the param dtype
+    transform_grads(grads, hparams_by_name, nx) -> grads      # optional: before the updates (clipping)
 
 Step schedules provide ``multiplier(t, hp, variant, nx) -> λ`` (lr_g = group_lr_g · λ, LambdaLR
 style) or ``learning_rate(t, hp, variant, nx) -> lr`` (Keras style, one value). Stateful schedules
@@ -112,13 +113,16 @@ def optimizer_step(
     new_params: Tensors = {}
     new_state: dict[str, Any] = {}
     with nx.precision(), np.errstate(all="ignore"):  # NaN/inf inputs propagate by IEEE rules
+        present = {n: nx.array(g) for n, g in grads.items() if g is not None and n in params}
+        transform = getattr(module, "transform_grads", None)
+        if transform is not None and present:
+            present = transform(present, {n: per_name[n] for n in present}, nx)
         for name, param in params.items():
-            grad = grads.get(name)
-            if grad is None:
+            if name not in present:
                 new_params[name], new_state[name] = np.array(param, dtype=np.float64), state[name]
                 continue
             p, s = module.update(
-                nx.array(param), nx.array(grad), _lift_state(state[name], nx), per_name[name], conv, nx, name
+                nx.array(param), present[name], _lift_state(state[name], nx), per_name[name], conv, nx, name
             )
             new_params[name] = _store(p, dtype, nx)
             new_state[name] = _store_state(s, sdtype, nx)

@@ -13,8 +13,20 @@ What maps onto what (reference names on the left):
 * ``polynomial_decay`` → ``optimspec.tf.PolynomialDecay`` (Keras' ``PolynomialDecay`` with
   construction-time checks); ``warmup`` → ``optimspec.tf.WarmUp(initial, PolynomialDecay(initial,
   decay_steps, end_learning_rate, decay_power), warmup_steps, power)``; ``create_optimizer`` → the
-  schedule ``optimspec.tf.create_optimizer(...)`` returns. Schedules are called eagerly with an
+  schedule ``optimspec.tf.create_optimizer(...)`` returns, and its ``optim/`` cases step the optimizer
+  it returns (``AdamWeightDecay``, or Keras' ``Adam`` without decay) like ``adam_weight_decay``. Schedules are called eagerly with an
   int64 step, as Keras calls them with ``optimizer.iterations``; they compute in float32.
+
+Only the hyperparameters a case gives are passed: an omitted one takes optimspec.tf's own default,
+which must be the spec's.
+
+Save/resume is inside the check: after ``load_state`` and after every step each optimizer is
+saved the way a ``.keras`` file keeps it, its config through ``keras.saving.serialize_keras_object``
+and its variables (``iterations``, the learning rate, the slots) through ``save_own_variables``,
+and the next step is taken by the optimizer ``deserialize_keras_object`` and
+``load_own_variables`` rebuild from that (:func:`resumed`); schedules are evaluated after the same
+config round trip (:func:`restored`). A ``get_config`` that loses a setting, or a variable that is
+not saved, therefore fails the check.
 
 Teacher forcing: ``load_state`` rebuilds the variables from the given params, builds a fresh
 optimizer and assigns ``iterations`` and the ``momentum`` / ``velocity`` / ``velocity_hat`` slots
@@ -33,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from .keras3 import make_variable
-from .base import AlgorithmSupport, Capabilities, StateDict, Tensors, Unsupported, group_hparams, unused, with_defaults
+from .base import AlgorithmSupport, Capabilities, StateDict, Tensors, Unsupported, group_hparams, unused
 
 TF_DTYPES = ("float64", "float32")
 SLOTS = {"m": "_momentums", "v": "_velocities", "vhat": "_velocity_hats"}
@@ -60,26 +72,46 @@ def _tf() -> tuple[Any, Any, Any]:
 # --------------------------------------------------------------------------------------------------
 
 
-def _awd_kwargs(hp: Mapping[str, Any]) -> dict[str, Any]:
-    """AdamWeightDecay's keyword arguments: the reference names are its own."""
-    names = (
-        "learning_rate", "beta_1", "beta_2", "epsilon", "amsgrad",
-        "weight_decay_rate", "include_in_weight_decay", "exclude_from_weight_decay",
-    )
-    return {name: hp[name] for name in names}
+def restored(obj: Any) -> Any:
+    """``obj`` (an optimizer or a schedule) rebuilt from its serialized config, as a ``.keras``
+    file restores it."""
+    _, keras, _ = _tf()
+    return keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(obj))
+
+
+def resumed(optimizer: Any, variables: Sequence[Any]) -> Any:
+    """The optimizer a ``.keras`` checkpoint of ``optimizer`` restores: rebuilt from its serialized
+    config over ``variables``, its own variables loaded from what ``save_own_variables`` wrote."""
+    store: dict[str, Any] = {}
+    optimizer.save_own_variables(store)
+    restored_optimizer = restored(optimizer)
+    restored_optimizer.build(list(variables))
+    restored_optimizer.load_own_variables({key: np.array(value) for key, value in store.items()})
+    return restored_optimizer
+
+
+def _optimizer_factory(algorithm: str) -> Any:
+    """``hparams -> a fresh optimizer``: ``AdamWeightDecay(**hparams)``, or the optimizer
+    ``create_optimizer(**hparams)`` returns (the reference names are their own argument names)."""
+    _, _, otf = _tf()
+    if algorithm == "adam_weight_decay":
+        return lambda hp: otf.AdamWeightDecay(**hp)
+    return lambda hp: otf.create_optimizer(**hp)[0]
 
 
 class AdamWeightDecayStepper:
-    """Drives one ``AdamWeightDecay`` per param group over Keras variables named as the golden tensors."""
+    """Drives one optimizer per param group (an ``AdamWeightDecay``, or what ``create_optimizer``
+    returns) over Keras variables named as the golden tensors."""
 
-    def __init__(self, hparams: Mapping[str, Any], param_groups: Sequence[Mapping[str, Any]] | None, dtype: str) -> None:
+    def __init__(self, algorithm: str, hparams: Mapping[str, Any], param_groups: Sequence[Mapping[str, Any]] | None, dtype: str) -> None:
         if dtype not in TF_DTYPES:
             raise Unsupported(f"dtype {dtype}: the optimspec.tf adapter runs float32 and float64 variables")
         _, self.keras, self.otf = _tf()
         self.dtype, self.groups = dtype, param_groups
-        self.kwargs = [_awd_kwargs(with_defaults("adam_weight_decay", hp)) for hp in group_hparams(hparams, param_groups)]
+        self.make = _optimizer_factory(algorithm)
+        self.kwargs = group_hparams(hparams, param_groups)
         for kwargs in self.kwargs:  # validates every group's hyperparameters now (ValueError)
-            self.otf.AdamWeightDecay(**kwargs)
+            self.make(kwargs)
         self.variables: dict[str, Any] = {}
         self.optimizers: list[tuple[Any, list[str]]] = []
 
@@ -88,9 +120,12 @@ class AdamWeightDecayStepper:
         names_per_group = [list(g["params"]) for g in self.groups] if self.groups else [list(params)]
         self.optimizers = []
         for kwargs, names in zip(self.kwargs, names_per_group):
-            optimizer = self.otf.AdamWeightDecay(**kwargs)
+            optimizer = self.make(kwargs)
             optimizer.build([self.variables[n] for n in names])
             self.optimizers.append((optimizer, names))
+
+    def _resume(self) -> None:
+        self.optimizers = [(resumed(optimizer, [self.variables[n] for n in names]), names) for optimizer, names in self.optimizers]
 
     def init(self, params: Tensors) -> None:
         self._build(params)
@@ -110,6 +145,7 @@ class AdamWeightDecayStepper:
                     if unused(value) or not slots or slots[index] is None:
                         continue  # vhat without amsgrad: the reference keeps it at zero, Keras has no slot
                     slots[index].assign(np.asarray(value, dtype=self.dtype))
+        self._resume()
 
     def step(self, grads: Mapping[str, np.ndarray | None]) -> Tensors:
         missing = [n for n in self.variables if grads.get(n) is None]
@@ -117,6 +153,7 @@ class AdamWeightDecayStepper:
             raise Unsupported(f"no gradient for {missing}: Keras would still advance the shared iterations counter (the reference counts per tensor)")
         for optimizer, names in self.optimizers:
             optimizer.apply([np.asarray(grads[n], dtype=self.dtype) for n in names], [self.variables[n] for n in names])
+        self._resume()
         return {n: np.asarray(v.numpy(), dtype=np.float64) for n, v in self.variables.items()}
 
     def export_state(self) -> StateDict:
@@ -179,22 +216,22 @@ class ScheduleRunner:
         return np.array(rows, dtype=np.float64).reshape(len(rows), 1)
 
 
+def _given(hp: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
+    """``{native name: value}`` of the hyperparameters (reference name -> native name) the case gives."""
+    return {native: hp[name] for name, native in names.items() if name in hp}
+
+
 def _schedule(algorithm: str, hp: Mapping[str, Any]) -> Any:
+    """The schedule from the hyperparameters the case gives (the others: optimspec.tf's defaults)."""
     _, _, otf = _tf()
     if algorithm == "polynomial_decay":
-        return otf.PolynomialDecay(hp["initial_learning_rate"], hp["decay_steps"], hp["end_learning_rate"], hp["power"])
+        return otf.PolynomialDecay(**hp)
     if algorithm == "warmup":
         initial = hp["initial_learning_rate"]
-        decay = otf.PolynomialDecay(initial, hp["decay_steps"], hp["end_learning_rate"], hp["decay_power"])
-        return otf.WarmUp(initial, decay, hp["warmup_steps"], power=hp["power"])
+        decay = otf.PolynomialDecay(initial, hp["decay_steps"], **_given(hp, {"end_learning_rate": "end_learning_rate", "decay_power": "power"}))
+        return otf.WarmUp(initial, decay, hp["warmup_steps"], **_given(hp, {"power": "power"}))
     if algorithm == "create_optimizer":
-        _, schedule = otf.create_optimizer(
-            init_lr=hp["init_lr"],
-            num_train_steps=hp["num_train_steps"],
-            num_warmup_steps=hp["num_warmup_steps"],
-            min_lr_ratio=hp["min_lr_ratio"],
-            power=hp["power"],
-        )
+        _, schedule = otf.create_optimizer(**hp)
         return schedule
     raise Unsupported(f"optimspec.tf has no {algorithm}")
 
@@ -227,10 +264,10 @@ class OptimspecTfAdapter:
         algorithms = {
             # Keras creates no velocity_hat slot without amsgrad (the reference keeps vhat at zero)
             "adam_weight_decay": AlgorithmSupport(state_names=STATE_NAMES, unexported_state=("vhat",), notes="optimspec.tf.AdamWeightDecay"),
+            "create_optimizer": AlgorithmSupport(state_names=STATE_NAMES, unexported_state=("vhat",), notes="optimspec.tf.create_optimizer: its schedule, and its optimizer stepped on named variables"),
             "gradient_accumulator": AlgorithmSupport(notes="optimspec.tf.GradientAccumulator"),
             "warmup": AlgorithmSupport(notes="optimspec.tf.WarmUp over optimspec.tf.PolynomialDecay"),
             "polynomial_decay": AlgorithmSupport(notes="optimspec.tf.PolynomialDecay (Keras PolynomialDecay, validated)"),
-            "create_optimizer": AlgorithmSupport(notes="the schedule optimspec.tf.create_optimizer returns"),
         }
         return Capabilities(
             algorithms=algorithms,
@@ -242,14 +279,14 @@ class OptimspecTfAdapter:
         )
 
     def make_optimizer(self, algorithm: str, hparams: Mapping[str, Any], param_groups: Sequence[Mapping[str, Any]] | None, dtype: str) -> AdamWeightDecayStepper:
-        if algorithm != "adam_weight_decay":
-            raise Unsupported(f"optimspec.tf has no {algorithm}")
-        return AdamWeightDecayStepper(hparams, param_groups, dtype)
+        if algorithm not in ("adam_weight_decay", "create_optimizer"):
+            raise Unsupported(f"optimspec.tf has no optimizer {algorithm}")
+        return AdamWeightDecayStepper(algorithm, hparams, param_groups, dtype)
 
     def make_schedule(self, algorithm: str, hparams: Mapping[str, Any]) -> ScheduleRunner:
         if algorithm not in SCHEDULES:
             raise Unsupported(f"optimspec.tf has no {algorithm}")
-        return ScheduleRunner(_schedule(algorithm, with_defaults(algorithm, hparams)))
+        return ScheduleRunner(restored(_schedule(algorithm, hparams)))
 
     def make_accumulator(self, algorithm: str, dtype: str) -> AccumulatorRunner:
         if algorithm != "gradient_accumulator":

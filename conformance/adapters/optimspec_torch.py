@@ -17,9 +17,19 @@ What maps onto what (hyperparameter names are the reference's, which are also op
   scheduler_specific_kwargs=<every other hyperparameter the case gives>)``, which dispatches to the
   ``get_*`` factory of that name (``LAMBDA_FACTORIES`` / ``METRIC_FACTORIES``) as the Trainer does.
   An omitted schedule-specific hyperparameter takes optimspec.torch's default, which must be the
-  spec's. ``lr`` and ``group_lrs`` become a dummy optimizer's ``defaults["lr"]`` and per-group lrs
-  (W and T default to the spec's 0 and 1 when the case leaves them out). This is the transformers
+  spec's. ``lr`` and ``group_lrs`` become a dummy optimizer's ``defaults["lr"]`` and per-group lrs;
+  W and T are passed as the case gives them (None when it leaves one out). This is the transformers
   adapter's mapping, so the two are compared value for value.
+
+Save/resume is inside the check: every optimizer the harness steps came out of a checkpoint.
+After ``load_state`` and after every ``step`` the optimizer's public ``state_dict()`` is written with
+``torch.save`` to bytes, read back with ``torch.load(weights_only=True)`` and loaded with
+``load_state_dict`` into a fresh optimizer, which takes the next step; ``export_state`` reads the
+state from those bytes, not from ``optimizer.state`` (:class:`ResumingStepper`). A ``state_dict``
+that drops or garbles a field therefore fails the check.
+
+Defaults: only the hyperparameters a case gives are passed; an omitted one takes optimspec.torch's
+own default, which must be the spec's.
 
 Construction is eager: ``make_optimizer`` (through :class:`TorchStepper`'s probe) and
 ``make_schedule`` build the object once, so an out-of-domain hyperparameter raises ``ValueError``
@@ -152,6 +162,51 @@ class _AdafactorScheduleRunner:
         return np.array(rows, dtype=np.float64)
 
 
+def through_bytes(state_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """``state_dict`` as a checkpoint file holds it: ``torch.save`` to bytes, then
+    ``torch.load(weights_only=True)`` (no pickled objects)."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(state_dict, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)
+
+
+class ResumingStepper(TorchStepper):
+    """:class:`TorchStepper` whose optimizer is saved and resumed through ``state_dict()`` /
+    ``load_state_dict()`` bytes after every load and step, and whose exported state is read from
+    those bytes."""
+
+    def load_state(self, params: Mapping[str, np.ndarray], state: Mapping[str, Mapping[str, Any]]) -> None:
+        super().load_state(params, state)
+        self.resume()
+
+    def step(self, grads: Mapping[str, np.ndarray | None]) -> dict[str, np.ndarray]:
+        params = super().step(grads)
+        self.resume()
+        return params
+
+    def resume(self) -> None:
+        """Continue from a fresh optimizer loaded from this one's saved ``state_dict()``."""
+        saved = through_bytes(self.optimizer.state_dict())
+        self.optimizer = self.new_optimizer()
+        self.optimizer.load_state_dict(saved)
+
+    def export_state(self) -> dict[str, dict[str, Any]]:
+        saved = through_bytes(self.optimizer.state_dict())
+        ids = [i for group in saved["param_groups"] for i in group["params"]]
+        tensors = [p for group in self.optimizer.param_groups for p in group["params"]]
+        index_of = {id(t): i for t, i in zip(tensors, ids)}
+        out: dict[str, dict[str, Any]] = {}
+        for name, tensor in self.tensors.items():
+            native = saved["state"].get(index_of[id(tensor)])
+            out[name] = self.state_map.export(tensor, native) if native else {}
+        return out
+
+
 class OptimspecTorchAdapter:
     """optimspec.torch's optimizers and schedules on the paths of ``variant`` (a key of :data:`PATHS`).
 
@@ -196,7 +251,7 @@ class OptimspecTorchAdapter:
 
     # -- optimizers --------------------------------------------------------------------------------
 
-    def make_optimizer(self, algorithm: str, hparams: Mapping[str, Any], param_groups: Sequence[Mapping[str, Any]] | None, dtype: str) -> TorchStepper:
+    def make_optimizer(self, algorithm: str, hparams: Mapping[str, Any], param_groups: Sequence[Mapping[str, Any]] | None, dtype: str) -> ResumingStepper:
         from optimspec.torch import Adafactor, AdamW
 
         torch_dtype(dtype)  # Unsupported for a dtype torch lacks
@@ -207,7 +262,9 @@ class OptimspecTorchAdapter:
         impl = PATHS[self.variant].get(algorithm)
         # TorchStepper builds each group's kwargs through the constructor once (on a dummy tensor), so
         # an invalid hyperparameter raises ValueError here, at make_optimizer.
-        return TorchStepper(algorithm, cls, _native, state_map, hparams, param_groups, dtype, extra={"impl": impl} if impl else None)
+        return ResumingStepper(
+            algorithm, cls, _native, state_map, hparams, param_groups, dtype, extra={"impl": impl} if impl else None, spec_defaults=False
+        )
 
     # -- schedules ---------------------------------------------------------------------------------
 
@@ -218,12 +275,10 @@ class OptimspecTorchAdapter:
             return _AdafactorScheduleRunner(hparams)
         if algorithm not in LAMBDA_FACTORIES and algorithm not in METRIC_FACTORIES:
             raise Unsupported(f"optimspec.torch has no schedule {algorithm}")
-        resolved = with_defaults(algorithm, hparams)
-        lr, group_lrs = resolved.get("lr", 1.0), resolved.get("group_lrs")
+        resolved = with_defaults(algorithm, hparams)  # the dummy optimizer's lr: the spec's default 1.0
+        lr, group_lrs = resolved["lr"], resolved.get("group_lrs")
         kwargs = {k: v for k, v in hparams.items() if k not in _SCHEDULE_COMMON}
-        warmup = resolved.get("num_warmup_steps")
-        # WSD may be given num_stable_steps instead of T: only then is T left out.
-        total = hparams.get("num_training_steps") if algorithm == "warmup_stable_decay" else resolved.get("num_training_steps")
+        warmup, total = hparams.get("num_warmup_steps"), hparams.get("num_training_steps")
 
         def build() -> tuple[Any, Any]:
             optimizer = dummy_optimizer(lr, group_lrs)

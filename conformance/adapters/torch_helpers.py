@@ -191,8 +191,9 @@ class TorchStepper:
     """Wraps a ``torch.optim.Optimizer`` subclass ``cls`` over translated param groups.
 
     ``translate(group_hparams) -> constructor kwargs`` is applied to every group's hyperparameters
-    (the reference's defaults filled in) at construction; it raises :class:`Unsupported` for
-    settings the peer cannot express. Each group's kwargs go through the peer's own constructor
+    (the reference's defaults filled in, unless ``spec_defaults=False``: then only what the case
+    gives, so the implementation's own defaults are what runs) at construction; it raises
+    :class:`Unsupported` for settings the peer cannot express. Each group's kwargs go through the peer's own constructor
     once (on a dummy tensor) and the group dict it produces is used: some constructors transform
     their arguments (timm's Adafactor turns ``lr=None`` into ``relative_step`` and ``betas`` into
     ``beta1``), and a group dict must hold the transformed keys.
@@ -208,11 +209,14 @@ class TorchStepper:
         param_groups: Sequence[Mapping[str, Any]] | None,
         dtype: str,
         extra: Mapping[str, Any] | None = None,
+        *,
+        spec_defaults: bool = True,
     ) -> None:
         self.cls, self.state_map, self.dtype = cls, state_map, dtype
         self.groups = param_groups
         self.extra = dict(extra or {})  # constructor-only kwargs (torch's foreach / fused flags)
-        self.native_groups = [translate(with_defaults(algorithm, hp)) for hp in group_hparams(hparams, param_groups)]
+        given = group_hparams(hparams, param_groups)
+        self.native_groups = [translate(with_defaults(algorithm, hp) if spec_defaults else hp) for hp in given]
         torch_dtype(dtype)  # Unsupported for an unknown dtype
         self.group_dicts = [self._group_dict(kw) for kw in self.native_groups]
         self.tensors: dict[str, Any] = {}
@@ -230,11 +234,15 @@ class TorchStepper:
 
     def _build(self, params: Tensors) -> None:
         self.tensors = {n: to_torch(p, self.dtype).requires_grad_(True) for n, p in params.items()}
+        self.optimizer = self.new_optimizer()
+
+    def new_optimizer(self) -> Any:
+        """A fresh optimizer (no state) over the current tensors, with the case's param groups."""
         names = [list(g["params"]) for g in self.groups] if self.groups else [list(self.tensors)]
         groups = [{"params": [self.tensors[n] for n in group], **native} for group, native in zip(names, self.group_dicts)]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self.optimizer = self.cls(groups, **self.native_groups[0], **self.extra)
+            return self.cls(groups, **self.native_groups[0], **self.extra)
 
     def init(self, params: Tensors) -> None:
         self._build(params)

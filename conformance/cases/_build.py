@@ -11,7 +11,7 @@ rejected inputs. Ids are stable: never rename or renumber a case; add a new one 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,6 +199,36 @@ def trajectory_group(dtype: str, params: np.ndarray, seed: int, hparams: Mapping
                 checkpoints=[0, 1, 2, 10, 11, steps // 2, steps - 1, steps],
                 description=f"{steps} steps with decay",
             ),
+        ],
+    )
+
+
+#: A learning rate whose updates (≈ lr for Adam-like steps) stay below half an ulp of params in [1, 4).
+SUB_ULP_LR = {"float16": 1e-5, "bfloat16": 1e-4}
+
+
+def sub_ulp_group(dtype: str, seed: int, hparams: Callable[[float], Mapping[str, Any]], shapes: Mapping[str, Sequence[int]]) -> OptimizerGroup:
+    """60 steps on params in [1, 4) with gradients of one sign and lr ``SUB_ULP_LR[dtype]``
+    (``hparams(lr)``): each update is below half an ulp of the param and is lost, but 60 of them
+    are not, so a persistent float32 copy of the weights would move the params by an ulp. The
+    free-running budget is below one ulp and does not grow: a param that moves at all fails."""
+    lr = SUB_ULP_LR[dtype]
+    return OptimizerGroup(
+        name="sub-ulp-updates",
+        dtype=dtype,
+        description="updates below half an ulp of the param are lost at every step: nothing may change",
+        free_running_k=0.25,
+        free_running_growth=0.0,
+        cases=[
+            OptimizerCase(
+                name=f"{name}-t60",
+                params={"p": 1.0 + 0.75 * np.abs(normal(seed + i, shape))},
+                grads=[{"p": 0.5 + np.abs(g["p"])} for g in grad_sequence(seed + 10 + i, {"p": shape}, 60, scale=0.1)],
+                hparams=hparams(lr),
+                checkpoints=[0, 1, 2, 30, 59, 60],
+                description=f"params in [1, 4), lr {lr:g}, gradients of one sign: each update (≈ lr) is below half an ulp, 60 of them are not",
+            )
+            for i, (name, shape) in enumerate(shapes.items())
         ],
     )
 

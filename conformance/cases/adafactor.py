@@ -11,7 +11,7 @@ import numpy as np
 
 from optimspec.reference._dtypes import round_to
 
-from ._build import InvalidCase, OptimizerCase, OptimizerGroup, grad_sequence, normal
+from ._build import InvalidCase, OptimizerCase, OptimizerGroup, grad_sequence, normal, sub_ulp_group
 
 NAN, INF = float("nan"), float("inf")
 
@@ -303,11 +303,32 @@ def _full(dtype: str, seed: int, shapes: dict[str, tuple[int, ...]], trajectory:
     ]
 
 
+def _manual_lr(lr: float) -> dict:
+    return {"relative_step": False, "scale_parameter": False, "lr": lr}
+
+
+def _underflow(seed: int) -> OptimizerGroup:
+    return OptimizerGroup(
+        name="underflow",
+        dtype="float16",
+        description="gradients whose squares underflow in float16 (the float32 statistics hold them)",
+        cases=[
+            _option_case(
+                name, {}, seed + 10 * i, 2, shape=shape, grad_scale=1e-4,
+                description="|g| ≈ 1e-4: g·g ≈ 1e-8 is below float16's smallest subnormal; computed in float16, U would be eps1 alone",
+            )
+            for i, (name, shape) in enumerate({"tiny-grads-vector": (6,), "tiny-grads-matrix": (3, 4)}.items())
+        ],
+    )
+
+
 GROUPS = [
     *_full("float64", 1000, {**SHAPES, **LARGE_SHAPES}, _matrix_trajectory),
     *_full("float32", 2000, {**SHAPES, **SMALL_SHAPES}, _options_trajectory),
     _half("float16", 3000),
     _half("bfloat16", 4000),
+    *(sub_ulp_group(dtype, seed, _manual_lr, {"vector": (6,), "matrix": (2, 3)}) for dtype, seed in (("float16", 5000), ("bfloat16", 5100))),
+    _underflow(5200),
 ]
 
 INVALID = [

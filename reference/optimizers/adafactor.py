@@ -70,6 +70,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .._dtypes import float32_for_half
 from .._numeric import Array, NumericContext, Scalar
 from .._spec import AlgorithmSpec, Boolean, Convention, HParam, PairOf, Real, check
 
@@ -157,7 +158,7 @@ class State(NamedTuple):
 
 def state_dtype(param_dtype: str) -> str:
     """Half params keep their state (and master copy) in float32; others in their own dtype."""
-    return "float32" if param_dtype in ("float16", "bfloat16") else param_dtype
+    return float32_for_half(param_dtype)
 
 
 def _present(value: Any) -> bool:

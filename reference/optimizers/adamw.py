@@ -9,6 +9,14 @@ Per tensor, at the 1-based step ``t`` (a per-tensor counter)::
     p ← p − s·(m / d)
     p ← p − (lr·wd)·p                              (decay AFTER the update, plain lr; only if wd > 0)
 
+Half-precision params (float16, bfloat16): the moments are float32 (:func:`state_dtype`) and the
+step is computed from the half param and gradient in float32, the param rounded to its dtype once
+per step, as optimspec.torch does (and transformers' own Adafactor does for its half params). The
+reference computes the step in float64 and rounds once; a float32 computation lands within one ulp
+of that half result. There is no persistent float32 copy of the param, so an update below half an
+ulp is lost. transformers' own AdamW ran the whole step in the half dtype (half moments, where g·g
+underflows in float16): the spec deliberately does not follow it there.
+
 Conventions peers follow instead (``variant``):
 
 * ``eps_placement="after_bias_correction"`` (torch.optim, optax, timm): ``d = √v/√(1−β2ᵗ) + ε``,
@@ -32,6 +40,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from .._dtypes import float32_for_half
 from .._numeric import Array, NumericContext
 from .._spec import AlgorithmSpec, Boolean, Convention, HParam, PairOf, Real
 
@@ -79,6 +88,11 @@ SPEC = AlgorithmSpec(
         "Half-precision params (optimspec.torch): float32 moments and a float32 compute copy rounded once per step, no persistent float32 weights; transformers ran the step in the half dtype, where g·g underflows.",
     ),
 )
+
+
+def state_dtype(param_dtype: str) -> str:
+    """Half params keep their moments in float32; others in their own dtype."""
+    return float32_for_half(param_dtype)
 
 
 class State(NamedTuple):

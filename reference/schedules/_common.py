@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from .._numeric import NumericContext
-from .._spec import Convention, HParam, Integer, Real, RealList
+from .._spec import REQUIRED, Convention, HParam, Integer, Real, RealList
 
 LR = HParam("lr", 1.0, Real(0.0, low_open=True), "the optimizer's default lr (optimizer.defaults['lr'])")
 GROUP_LRS = HParam("group_lrs", None, RealList(Real(0.0)), "base lr of each param group (default: [lr])")
-WARMUP = HParam("num_warmup_steps", 0, Integer(0), "W: linear warmup length")
-TOTAL = HParam("num_training_steps", 1, Integer(1), "T: total number of training steps")
+# Required, as transformers' get_*_schedule factories require them (no default W or T).
+WARMUP = HParam("num_warmup_steps", REQUIRED, Integer(0), "W: linear warmup length")
+TOTAL = HParam("num_training_steps", REQUIRED, Integer(1), "T: total number of training steps")
 
 STEP_OFFSET = Convention(
     "step_offset",

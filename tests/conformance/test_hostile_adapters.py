@@ -84,8 +84,12 @@ def test_a_zero_copy_adapter_passes_every_adamw_case(golden_files: list[golden.G
 
 
 def test_mutating_inputs_cannot_inflate_its_own_budgets(golden_files: list[golden.GoldenFile]) -> None:
-    """Teacher-forced only: budgets come from the harness's arrays, never from what the adapter held."""
-    results = [r for r in run_default(hostile.MutatingInputsAdapter, golden_files, "optim/adamw/*", modes=("teacher_forced",)) if r.metric != "rejects"]
+    """Teacher-forced only: budgets come from the harness's arrays, never from what the adapter held.
+    (Half-precision cases are left out: a 1e-3 relative error is below one bfloat16 ulp.)"""
+    results = [
+        r for r in run_default(hostile.MutatingInputsAdapter, golden_files, "optim/adamw/*", modes=("teacher_forced",))
+        if r.metric != "rejects" and r.dtype in ("float64", "float32")
+    ]
     assert results and {r.outcome for r in results} == {"fail"}, [(r.id, r.outcome) for r in results if r.outcome != "fail"]
 
 

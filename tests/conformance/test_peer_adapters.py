@@ -325,7 +325,10 @@ def test_optimi_known_divergences_are_exact(files, mode: str) -> None:
     results = runner.execute(adapter, files, runner.Options(select=("optim/adamw",)), divergences.load(adapter.name, adapter=adapter)).results
     outcomes = Counter(r.outcome for r in results)
     assert not _failing(results) and not outcomes["xpass"], outcomes
-    assert outcomes["xfail"] <= 6, f"only the float32 cases below the separation threshold and NaN propagation may be xfail: {outcomes}"
+    full_precision = Counter(r.outcome for r in results if r.dtype in ("float64", "float32"))
+    assert full_precision["xfail"] <= 6, f"only the float32 cases below the separation threshold and NaN propagation may be xfail: {full_precision}"
+    # float16/bfloat16: optimi keeps the moments in the param's dtype (the spec: float32)
+    assert all(r.outcome in ("xfail", "not_applicable", "unsupported") for r in results if r.dtype in ("float16", "bfloat16") and r.metric != "rejects")
     by_id = _by_id(results)
     tiny = by_id["optim/adamw/conventions/f64/tiny-grads-t3"]
     assert tiny.outcome in ("pass", "pass_with_override") and tiny.conventions["eps_placement"] == "after_bias_correction"

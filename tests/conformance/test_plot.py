@@ -125,7 +125,7 @@ def test_parse_hparams() -> None:
     ("algorithm", "hparams", "steps", "marks"),
     [
         ("cosine", {"num_warmup_steps": 100, "num_training_steps": 1000}, 1500, [100, 1000]),
-        ("linear", {}, plots.MIN_STEPS, [1]),
+        ("linear", {"num_warmup_steps": 0, "num_training_steps": 1}, plots.MIN_STEPS, [1]),
         ("constant", {}, plots.DEFAULT_STEPS, []),
         ("constant_with_warmup", {"num_warmup_steps": 50}, 200, [50]),
         ("warmup", {"initial_learning_rate": 1.0, "warmup_steps": 10, "decay_steps": 30}, 60, [10, 40]),

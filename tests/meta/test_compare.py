@@ -80,6 +80,49 @@ def test_zero_scale_allows_no_error() -> None:
     assert check([0.0], [0.0], scale=0.0).passed
 
 
+# --------------------------------------------------------------------------------------------------
+# the ulps metric of half-precision teacher-forced steps
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dtype", "value", "spacing"),
+    [
+        ("float16", 1.0, 2.0**-10), ("float16", 1.5, 2.0**-10), ("float16", 0.75, 2.0**-11), ("float16", -1000.0, 0.5),
+        ("float16", 0.0, 2.0**-24), ("float16", 2.0**-20, 2.0**-24),  # zero and subnormals: the smallest subnormal
+        ("bfloat16", 1.0, 2.0**-7), ("bfloat16", 3.0, 2.0**-6), ("bfloat16", 0.0, 2.0**-133),
+        ("float32", 1.0, 2.0**-23), ("float64", 1.0, 2.0**-52),
+    ],
+)
+def test_ulp_is_the_gap_to_the_next_larger_magnitude(dtype: str, value: float, spacing: float) -> None:
+    assert float(compare.ulp(dtype, np.array(value))) == spacing
+
+
+def test_ulp_agrees_with_numpy_spacing_for_float16() -> None:
+    values = np.float16(np.linspace(-70000.0, 70000.0, 2001)[np.abs(np.linspace(-70000.0, 70000.0, 2001)) < 65504])
+    expected = np.spacing(np.abs(values)).astype(np.float64)
+    assert np.array_equal(compare.ulp("float16", values.astype(np.float64)), expected)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_one_ulp_passes_and_two_fail(dtype: str) -> None:
+    expected = np.array([1.0, -0.75, 3.0, 0.0])
+    spacing = compare.ulp(dtype, expected)
+    one, two = compare.compare_ulps(expected + spacing, expected, dtype, 1.0), compare.compare_ulps(expected - 2 * spacing, expected, dtype, 1.0)
+    assert one.passed and one.max_k == 1.0, one.describe()
+    assert not two.passed and two.max_k == 2.0 and "2 ulp" in (two.problem or "")
+
+
+def test_ulps_keep_non_finite_values_class_exact() -> None:
+    result = compare.compare_ulps(np.array([math.nan, 1.0]), np.array([1.0, 1.0]), "float16", 1e30)
+    assert not result.passed and result.nonfinite_mismatch
+
+
+def test_by_metric_rejects_an_unknown_metric() -> None:
+    with pytest.raises(ValueError, match="metric='relative'"):
+        compare.by_metric("relative", np.zeros(1), np.zeros(1), 1.0, "float32", 1.0)
+
+
 def test_merge_fails_if_any_fails() -> None:
     good, bad = check([1.0], [1.0]), check([2.0], [1.0])
     assert not compare.merge([good, bad, good]).passed

@@ -15,11 +15,12 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from optimspec.conformance import decode, golden, runner
+from optimspec.conformance import compare, decode, golden, runner
 from optimspec.conformance.adapters.torch_helpers import LambdaScheduleRunner
 from optimspec.conformance.adapters.base import Unsupported
 from optimspec.conformance.adapters.optimspec_torch import PATHS, OptimspecTorchAdapter
 from optimspec.conformance.adapters.transformers_v5 import TransformersAdapter
+from optimspec.reference._dtypes import round_to
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +63,84 @@ def test_every_other_path_conforms(golden_files, variant):
     assert ran == set(PATHS[variant])
     assert len([r for r in results if r.outcome == "pass"]) > 30 * len(ran)
     assert not _failing(results)
+
+
+@pytest.mark.parametrize("cls_name", ["AdamW", "Adafactor"])
+def test_a_state_dict_that_drops_the_step_fails_the_check(golden_files, monkeypatch, cls_name):
+    """The adapter resumes through state_dict()/load_state_dict() bytes after every step."""
+    import optimspec.torch as impl
+
+    cls = getattr(impl, cls_name)
+    original = cls.state_dict
+
+    def without_step(self):
+        saved = original(self)
+        return {**saved, "state": {i: {k: v for k, v in fields.items() if k != "step"} for i, fields in saved["state"].items()}}
+
+    monkeypatch.setattr(cls, "state_dict", without_step)
+    options = runner.Options(select=(f"optim/{cls_name.lower()}/options/",), dtypes=("float32",), explain=False)
+    results = runner.run(OptimspecTorchAdapter(), golden_files, options)
+    assert results and all(r.outcome in ("fail", "error") for r in results if r.metric != "rejects"), [(r.id, r.outcome) for r in results]
+
+
+# --------------------------------------------------------------------------------------------------
+# half precision is budgeted in ulps: two ulps off fails every case
+# --------------------------------------------------------------------------------------------------
+
+HALF = ("float16", "bfloat16")
+
+
+class _TwoUlpsOffStepper:
+    """optimspec.torch's stepper with every returned param moved two ulps of its dtype up."""
+
+    def __init__(self, stepper, dtype: str) -> None:
+        self.stepper, self.dtype = stepper, dtype
+        self.init, self.load_state, self.export_state = stepper.init, stepper.load_state, stepper.export_state
+
+    def step(self, grads):
+        return {n: p + 2 * compare.ulp(self.dtype, p) for n, p in self.stepper.step(grads).items()}
+
+
+class _TwoUlpsOffAdapter(OptimspecTorchAdapter):
+    def make_optimizer(self, algorithm, hparams, param_groups, dtype):
+        return _TwoUlpsOffStepper(super().make_optimizer(algorithm, hparams, param_groups, dtype), dtype)
+
+
+def test_two_ulps_of_error_on_every_half_precision_adafactor_output_fails(golden_files):
+    options = runner.Options(select=("optim/adafactor/",), dtypes=HALF, explain=False)
+    honest = [r for r in runner.run(OptimspecTorchAdapter(), golden_files, options) if r.dtype in HALF]
+    off = [r for r in runner.run(_TwoUlpsOffAdapter(), golden_files, options) if r.dtype in HALF]
+    assert len(off) >= 16 and all(r.outcome == "pass" for r in honest), _failing(honest)
+    assert [r.id for r in off if r.outcome != "fail"] == [], "2 ulps off must fail every half-precision Adafactor case"
+    assert all("ulp" in r.message for r in off), [r.message for r in off]
+
+
+class _StateAsStepper:
+    """optimspec.torch's stepper exporting its state arrays through ``transform``."""
+
+    def __init__(self, stepper, transform) -> None:
+        self.stepper, self.transform = stepper, transform
+        self.init, self.load_state, self.step = stepper.init, stepper.load_state, stepper.step
+
+    def export_state(self):
+        return {n: {k: v if isinstance(v, int) else self.transform(v) for k, v in f.items()} for n, f in self.stepper.export_state().items()}
+
+
+def _state_as(transform):
+    class Adapter(OptimspecTorchAdapter):
+        def make_optimizer(self, algorithm, hparams, param_groups, dtype):
+            return _StateAsStepper(super().make_optimizer(algorithm, hparams, param_groups, dtype), transform)
+
+    return Adapter()
+
+
+@pytest.mark.parametrize("dtype", HALF)
+@pytest.mark.parametrize("algorithm", ["adamw", "adafactor"])
+def test_state_kept_in_the_half_dtype_fails(golden_files, dtype, algorithm):
+    """Half params keep float32 state: moments rounded to the param's dtype fail, and say why."""
+    options = runner.Options(select=(f"optim/{algorithm}/half/",), dtypes=(dtype,), explain=False)
+    results = [r for r in runner.run(_state_as(lambda v: round_to(dtype, v)), golden_files, options) if r.dtype == dtype]
+    assert results and all(r.outcome == "fail" and f"the state is kept in {dtype}" in r.message for r in results), [(r.id, r.message) for r in results]
 
 
 # --------------------------------------------------------------------------------------------------

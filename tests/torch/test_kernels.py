@@ -157,3 +157,23 @@ def test_tensors_the_kernel_cannot_take_use_the_other_paths():
             runs.append((transposed.detach().clone(), half.detach().clone()))
         assert torch.equal(runs[0][0], runs[1][0])  # the same torch ops: bit for bit
         torch.testing.assert_close(runs[0][1], runs[1][1], rtol=2**-7, atol=0)  # one bf16 rounding apart at most
+
+
+@pytest.mark.skipif(_kernels.library() is None, reason="no C compiler: the kernels cannot be built here")
+@pytest.mark.parametrize(("make", "other"), [(ot.AdamW, "per_tensor"), (ot.Adafactor, "per_tensor")], ids=["AdamW", "Adafactor"])
+def test_tensors_of_many_blocks_match_the_per_tensor_path(make, other):
+    """Tensors spanning several of the kernels' blocks (16 384 elements; rows of a matrix split across
+    blocks, batched matrices) step as the per-tensor path does, within float64 rounding. Golden
+    tensors are far smaller, so the block partitioning is checked here."""
+    runs = []
+    for impl in ("fused", other):
+        gen = torch.Generator().manual_seed(2)
+        params = [torch.nn.Parameter(torch.randn(s, generator=gen, dtype=torch.float64)) for s in [(40_001,), (130, 257), (3, 70, 90)]]
+        opt = make(params, impl=impl, weight_decay=0.01)
+        for _ in range(3):
+            for p in params:
+                p.grad = torch.randn(p.shape, generator=gen, dtype=torch.float64)
+            opt.step()
+        runs.append([p.detach().clone() for p in params])
+    for fused, reference in zip(*runs):
+        torch.testing.assert_close(fused, reference, rtol=1e-13, atol=1e-15)
