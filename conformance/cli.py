@@ -452,7 +452,7 @@ def _matrix(root: Path, options: Options, reports_dir: Path | None, doc_path: Pa
             if not isolate:
                 with quiet_frameworks():
                     adapter = adapters.load(name)
-            record = _run(name, root, files, options, _divergences(name, ()), (), isolate, adapter)
+            record = _run(name, root, files, options, _divergences(name, (), adapter), (), isolate, adapter)
         except adapters.AdapterUnavailable as exc:
             unavailable[name] = exc.reason
             continue

@@ -20,7 +20,7 @@ on top, and among the entries that apply to a case the last one loaded wins. The
     dtype = ["float32"]
     versions = { torch = ">=2.4" }        # PEP 440 specifiers on adapter.info()["versions"]
     behaves_like = "eps_placement=after_bias_correction"  # the failure's diagnosis names exactly these
-    max_error = 1e3                       # the failure's measured error, in ε·S, is at most this
+    max_error = 1e3                       # the failure's measured error is at most this (ε·S; ulps for half steps)
 
 ``behaves_like`` and ``max_error`` make an ``xfail`` or ``tolerance`` entry excuse only the failure
 it was written for: a failure the diagnosis explains otherwise (or not at all), one that grew past
@@ -77,7 +77,7 @@ class Divergence:
     dtypes: tuple[str, ...] | None = None
     versions: Mapping[str, SpecifierSet] = field(default_factory=dict)
     behaves_like: frozenset[str] | None = None  # "axis=value" tokens the diagnosis must name, exactly
-    max_error: float | None = None  # in ε·S
+    max_error: float | None = None  # in the measured error's units: ε·S (ulps for half-precision steps)
 
     @property
     def conditional(self) -> bool:
