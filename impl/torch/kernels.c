@@ -11,6 +11,7 @@
  *
  * Threads: OpenMP, sharing the runtime (and thread count) torch already loaded.
  */
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,51 +320,96 @@ static int64_t KERNEL(apply)(const KERNEL(adafactor_tensor) *x, const KERNEL(ada
     return blocks;
 }
 
-/* The whole Adafactor step for n tensors. Returns 0, or -1 when scratch memory ran out (then no
- * tensor after the failing one was touched, and the caller raises MemoryError). */
-int KERNEL(adafactor)(int64_t n, KERNEL(adafactor_tensor) *tensors, const KERNEL(adafactor_hparams) *h) {
-    for (int64_t t = 0; t < n; t++) {
-        KERNEL(adafactor_tensor) *x = &tensors[t];
-        const int64_t numel = x->numel;
-        if (numel == 0) continue;
-        const int64_t rpb = rows_per_block(x->cols);
-        const int64_t max_blocks = (x->factored ? x->batch * ((x->rows + rpb - 1) / rpb) : 0) + (numel + BLOCK - 1) / BLOCK;
-        double *u_partial = malloc((size_t)max_blocks * sizeof(double));
-        double *p_partial = malloc((size_t)max_blocks * sizeof(double));
-        real *factors = x->factored ? malloc((size_t)(x->batch * (x->rows + x->cols)) * sizeof(real)) : NULL;
-        if (!u_partial || !p_partial || (x->factored && !factors)) {
-            free(u_partial); free(p_partial); free(factors);
-            return -1;
-        }
-        real *row_factor = factors, *col_factor = factors ? factors + x->batch * x->rows : NULL;
-        int64_t blocks;
-        double u_sumsq;
-        if (x->factored) {
-            if (KERNEL(factored_statistics)(x, h->eps1, h->scale_parameter, row_factor, col_factor, p_partial, &blocks)) {
-                free(u_partial); free(p_partial); free(factors);
-                return -1;
-            }
-            KERNEL(factored_update_sumsq)(x, row_factor, col_factor, u_partial);
-        } else {
-            blocks = KERNEL(vector_statistics)(x, h->eps1, h->scale_parameter, u_partial, p_partial);
-        }
-        u_sumsq = sum_in_order(u_partial, blocks);
-        const double root_n = sqrt((double)numel);
-        double alpha = x->rho;
-        if (h->scale_parameter) {
-            x->rms = sqrt(sum_in_order(p_partial, blocks)) / root_n;
-            alpha = (x->rms > h->eps2 ? x->rms : h->eps2) * x->rho;
-        }
-        const double ratio = (sqrt(u_sumsq) / root_n) / h->clip_threshold;
-        const double divisor = isnan(ratio) ? ratio : (ratio > 1.0 ? ratio : 1.0);
-        /* Without scale_parameter alpha does not need rms_p before the update pass, which then
-         * reads p anyway: it sums p*p there instead of in a pass of its own. */
-        const int64_t apply_blocks = KERNEL(apply)(x, h, row_factor, col_factor, divisor, alpha,
-                                                   h->scale_parameter ? NULL : p_partial);
-        if (!h->scale_parameter) x->rms = sqrt(sum_in_order(p_partial, apply_blocks)) / root_n;
-        free(u_partial);
-        free(p_partial);
-        free(factors);
+/* The step of one tensor (0, or -1 when scratch memory ran out, before the tensor was touched).
+ * Its loops share the tensor among threads when called outside a parallel region, and run on the
+ * calling thread inside one. */
+static int KERNEL(adafactor_one)(KERNEL(adafactor_tensor) *x, const KERNEL(adafactor_hparams) *h) {
+    const int64_t numel = x->numel;
+    if (numel == 0) return 0;
+    const int64_t rpb = rows_per_block(x->cols);
+    const int64_t max_blocks = (x->factored ? x->batch * ((x->rows + rpb - 1) / rpb) : 0) + (numel + BLOCK - 1) / BLOCK;
+    double *u_partial = malloc((size_t)max_blocks * sizeof(double));
+    double *p_partial = malloc((size_t)max_blocks * sizeof(double));
+    real *factors = x->factored ? malloc((size_t)(x->batch * (x->rows + x->cols)) * sizeof(real)) : NULL;
+    int64_t blocks = 0;
+    if (!u_partial || !p_partial || (x->factored && !factors) ||
+        (x->factored && KERNEL(factored_statistics)(x, h->eps1, h->scale_parameter, factors, factors + x->batch * x->rows, p_partial, &blocks))) {
+        free(u_partial); free(p_partial); free(factors);
+        return -1;
     }
+    real *row_factor = factors, *col_factor = factors ? factors + x->batch * x->rows : NULL;
+    if (x->factored) {
+        KERNEL(factored_update_sumsq)(x, row_factor, col_factor, u_partial);
+    } else {
+        blocks = KERNEL(vector_statistics)(x, h->eps1, h->scale_parameter, u_partial, p_partial);
+    }
+    const double u_sumsq = sum_in_order(u_partial, blocks);
+    const double root_n = sqrt((double)numel);
+    double alpha = x->rho;
+    if (h->scale_parameter) {
+        x->rms = sqrt(sum_in_order(p_partial, blocks)) / root_n;
+        alpha = (x->rms > h->eps2 ? x->rms : h->eps2) * x->rho;
+    }
+    const double ratio = (sqrt(u_sumsq) / root_n) / h->clip_threshold;
+    const double divisor = isnan(ratio) ? ratio : (ratio > 1.0 ? ratio : 1.0);
+    /* Without scale_parameter alpha does not need rms_p before the update pass, which then reads p
+     * anyway: it sums p*p there instead of in a pass of its own. */
+    const int64_t apply_blocks = KERNEL(apply)(x, h, row_factor, col_factor, divisor, alpha, h->scale_parameter ? NULL : p_partial);
+    if (!h->scale_parameter) x->rms = sqrt(sum_in_order(p_partial, apply_blocks)) / root_n;
+    free(u_partial);
+    free(p_partial);
+    free(factors);
     return 0;
+}
+
+typedef struct {
+    int64_t numel, index;
+} sized;
+
+static int larger_first(const void *a, const void *b) {
+    const sized *x = a, *y = b;
+    return x->numel != y->numel ? (x->numel < y->numel ? 1 : -1) : (x->index > y->index) - (x->index < y->index);
+}
+
+/* The whole Adafactor step for n tensors. Returns 0, or -1 when scratch memory ran out (the
+ * caller raises MemoryError).
+ *
+ * Threads: a tensor larger than half a thread's fair share is shared among all threads, one
+ * tensor at a time; the others are dealt out whole, largest first to the least loaded thread, and
+ * each thread steps its own in one parallel region. So a step waits at one barrier for them, not
+ * at three per tensor, which matters when other processes hold a core. Results do not depend on
+ * who steps a tensor (each is summed per fixed block, in block order). */
+int KERNEL(adafactor)(int64_t n, KERNEL(adafactor_tensor) *tensors, const KERNEL(adafactor_hparams) *h) {
+    const int threads = omp_get_max_threads();
+    sized *order = malloc((size_t)(n > 0 ? n : 1) * sizeof(sized));
+    int *owner = malloc((size_t)(n > 0 ? n : 1) * sizeof(int));
+    int64_t *load = calloc((size_t)threads, sizeof(int64_t));
+    if (!order || !owner || !load) { free(order); free(owner); free(load); return -1; }
+    int64_t total = 0;
+    for (int64_t t = 0; t < n; t++) total += tensors[t].numel;
+    const int64_t shared_above = threads > 1 ? total / (2 * threads) : INT64_MAX;
+    for (int64_t t = 0; t < n; t++) order[t] = (sized){tensors[t].numel, t};
+    qsort(order, (size_t)n, sizeof(sized), larger_first);
+    for (int64_t k = 0; k < n; k++) {
+        int least = 0;
+        for (int i = 1; i < threads; i++) least = load[i] < load[least] ? i : least;
+        owner[order[k].index] = order[k].numel > shared_above ? -1 : least;
+        if (owner[order[k].index] >= 0) load[least] += order[k].numel;
+    }
+    int failed = 0;
+#pragma omp parallel if (threads > 1) reduction(| : failed)
+    {
+        const int me = omp_get_thread_num(), team = omp_get_num_threads();
+        for (int64_t k = 0; k < n; k++) {
+            const int64_t t = order[k].index;
+            if (owner[t] >= 0 && owner[t] % team == me) failed |= KERNEL(adafactor_one)(&tensors[t], h) != 0;
+        }
+    }
+    for (int64_t k = 0; k < n; k++) {
+        if (owner[order[k].index] < 0) failed |= KERNEL(adafactor_one)(&tensors[order[k].index], h) != 0;
+    }
+    free(order);
+    free(owner);
+    free(load);
+    return failed ? -1 : 0;
 }
