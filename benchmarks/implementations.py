@@ -185,11 +185,12 @@ class OptimizerGroup:
         """The implementations of the group, in the order they are benchmarked."""
         return tuple(self.factories)
 
-    def build(self, label: str, host: HostTensors) -> Instance:
-        """``label``'s optimizer over a fresh copy of ``host``, with the gradients set."""
+    def build(self, label: str, host: HostTensors, device: str = "cpu") -> Instance:
+        """``label``'s optimizer over a fresh copy of ``host``, with the gradients set (torch groups
+        on ``device``)."""
         factory = self.factories[label]
         if self.framework == "torch":
-            return _torch_instance(factory, host)
+            return _torch_instance(factory, host, device)
         return _keras_instance(factory, host, self.jit_compile)
 
 
@@ -208,13 +209,13 @@ def _factored_second_moment(shapes: Sequence[Shape]) -> int:
     return elements * FLOAT32_BYTES
 
 
-def _torch_instance(factory: Factory, host: HostTensors) -> Instance:
+def _torch_instance(factory: Factory, host: HostTensors, device: str = "cpu") -> Instance:
     import torch
 
     params = []
     for value, grad in zip(host.params, host.grads):
-        param = torch.nn.Parameter(torch.from_numpy(value.copy()))
-        param.grad = torch.from_numpy(grad.copy())
+        param = torch.nn.Parameter(torch.from_numpy(value.copy()).to(device))
+        param.grad = torch.from_numpy(grad.copy()).to(device)
         params.append(param)
     optimizer = factory(params)
 
