@@ -1,8 +1,8 @@
 """The ``optimspec`` command line.
 
 Commands: ``golden generate|verify``, ``list``, ``catalogue``, ``check``, ``explain``, ``report``
-(``report diff``), ``matrix``, ``mutate`` (the suite's own mutation score), ``new-adapter`` and
-``plot`` (matplotlib, imported only by that command).
+(``report diff``), ``matrix``, ``divergences suggest``, ``mutate`` (the suite's own mutation
+score), ``new-adapter`` and ``plot`` (matplotlib, imported only by that command).
 
 Exit codes: 0 ok / conformant, 1 conformance failures (or nothing checked, or a broken adapter),
 2 usage error (unknown or unavailable adapter, malformed divergence file, an option the command does
@@ -452,7 +452,7 @@ def _matrix(root: Path, options: Options, reports_dir: Path | None, doc_path: Pa
             if not isolate:
                 with quiet_frameworks():
                     adapter = adapters.load(name)
-            record = _run(name, root, files, options, _divergences(name, ()), (), isolate, adapter)
+            record = _run(name, root, files, options, _divergences(name, (), adapter), (), isolate, adapter)
         except adapters.AdapterUnavailable as exc:
             unavailable[name] = exc.reason
             continue
@@ -641,8 +641,8 @@ def _run_one(adapter_name: str, case: Any, divergence_files: Sequence[Path], tim
         info, caps = runner.describe_adapter(adapter)
     except runner.AdapterBroken as exc:
         fail(EXIT_FAILURES, "adapter error:", f"{adapter_name}: {exc}")
-    entry = known.lookup(case.id, case.dtype, runner.framework_versions(info))
-    return caps, runner.run_case(adapter, caps, case, runner.Options(timeout_s=timeout), entry, adapter_name)
+    entries = known.lookup(case.id, case.dtype, runner.framework_versions(info))
+    return caps, runner.run_case(adapter, caps, case, runner.Options(timeout_s=timeout), entries, adapter_name)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -772,12 +772,51 @@ def report_show(path: Path, fmt: str, show_unsupported: bool) -> None:
 @report_group.command("diff")
 @click.argument("old", type=REPORT_PATH)
 @click.argument("new", type=REPORT_PATH)
-def report_diff(old: Path, new: Path) -> None:
-    """Regressions, improvements, other changes, added and removed cases from OLD to NEW.
-    Exit 1 when there are regressions, 3 if a file is not a valid report."""
-    from . import report as reports
+@click.option(
+    "--error-growth", type=click.FloatRange(min=1.0, min_open=True), default=10.0, show_default=True, metavar="FACTOR",
+    help="A case whose measured error (ε·S) grew by more than this factor regressed (errors below 1 ε·S count as 1).",
+)
+@FORMAT_OPTION
+def report_diff(old: Path, new: Path, error_growth: float, fmt: str) -> None:
+    """What changed from OLD to NEW, case by case: regressions (an outcome that got worse, pass → not
+    pass, xpass → xfail, …; an error that grew past --error-growth; a changed diagnosis; a case
+    that disappeared), improvements, other changes and added cases, each with its old → new
+    outcome, error and diagnosis, then a summary line.
 
-    result = reports.diff(_read_report(old), _read_report(new))
-    exit_with(EXIT_FAILURES if result.regressions else EXIT_OK)
-    reports.render_diff(result, console)
-    sys.exit(EXIT_FAILURES if result.regressions else EXIT_OK)
+    Exit 1 when there are regressions, 3 if a file is not a valid report."""
+    from . import diff as diffs
+
+    result = diffs.diff(_read_report(old), _read_report(new), error_growth)
+    code = EXIT_FAILURES if result.regressions else EXIT_OK
+    exit_with(code)
+    diffs.render(result, console, fmt)
+    sys.exit(code)
+
+
+# --------------------------------------------------------------------------------------------------
+# divergences
+# --------------------------------------------------------------------------------------------------
+
+
+@main.group("divergences")
+def divergences_group() -> None:
+    """Work with known-divergence files (`optimspec divergences suggest REPORT.json`)."""
+
+
+@divergences_group.command("suggest")
+@click.argument("path", type=REPORT_PATH)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Write the TOML here (default: print it).")
+def divergences_suggest(path: Path, output: Path | None) -> None:
+    """Write a divergence file accepting exactly the failures of REPORT.json: one entry per case
+    that does not pass against the spec, grouped by diagnosis, each narrowed to its diagnosis
+    (when.behaves_like) and capped at its measured error (when.max_error), with EDIT marks for
+    the reasons. Exit 3 if the file is not a valid report."""
+    from . import suggest
+
+    if output is not None:
+        _planned_outputs({"--output": output})
+    text = suggest.suggest(_read_report(path), path.name)
+    if output is None:
+        say(console, text.rstrip("\n"))
+    else:
+        _write_files({output: text})

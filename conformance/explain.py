@@ -21,7 +21,9 @@ from optimspec.reference._dtypes import EPS
 
 from . import compare, golden
 from .console import say
-from .runner import Case, CaseResult, _decode_inputs, _schedule_eps, _schedule_inputs, decode_state, decode_tensors, free_running_scales, teacher_forced_scales
+from .decode import Case, decode_tensors, schedule_inputs
+from .expected import describe, optimizer_expectation, schedule_eps, schedule_expectation
+from .runner import CaseResult
 
 MAX_DIFF_TABLES = 8
 
@@ -101,7 +103,7 @@ def _inputs(case: Case) -> str:
             lines.extend(f"grad step {t} [{n}] = {_fmt(v) if v is not None else 'None'}" for n, v in decode_tensors(grads).items())
         return "\n".join(lines)
     if case.kind == "schedule":
-        return f"inputs: {_schedule_inputs(case)}"
+        return f"inputs: {schedule_inputs(case)}"
     return "\n".join(f"event {i}: {_accumulator_event(e)}" for i, e in enumerate(case.raw["events"]))
 
 
@@ -116,7 +118,7 @@ def _expected(case: Case) -> str:
         return "\n".join(lines)
     if case.kind == "schedule":
         expected = golden.decode_tensor(case.raw["expected"])
-        return "\n".join(f"{x!r:>8} -> {_fmt(row)}" for x, row in zip(_schedule_inputs(case), expected))
+        return "\n".join(f"{x!r:>8} -> {_fmt(row)}" for x, row in zip(schedule_inputs(case), expected))
     return "\n".join(f"after event {i}: {_accumulator_outcome(e)}" for i, e in enumerate(case.raw["expected"]))
 
 
@@ -175,48 +177,45 @@ def _k(actual: np.ndarray, expected: np.ndarray, scale: np.ndarray | float, eps:
     return np.where(np.isnan(k), np.inf, k)
 
 
-def _optimizer_tables(case: Case, actual: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> Iterator[DiffTable]:
+def _optimizer_tables(case: Case, actual: Mapping[str, Mapping[int, Mapping[str, Any]]], conventions: Mapping[str, str]) -> Iterator[DiffTable]:
+    expected = optimizer_expectation(case, conventions)
     eps = EPS[case.group["dtype"]]
     tolerance = case.group["tolerance"]
-    grads = [decode_tensors(g) for g in case.raw["grads"]]
-    checkpoints = {c["step"]: {"params": decode_tensors(c["params"]), "state": decode_state(c["state"])} for c in case.raw["checkpoints"]}
-    by_step = {t: c["params"] for t, c in checkpoints.items()}
-    fr_scales = free_running_scales(case, checkpoints, grads) if "free_running" in actual else {}
     for mode, steps in actual.items():
         for t, got in steps.items():
             in_ulps = False
             if mode == "teacher_forced":
-                scales = teacher_forced_scales(case, checkpoints[t - 1], checkpoints[t], grads[t - 1])
-                budget = tolerance["teacher_forced"]["k"]
+                scales, budget = expected.teacher_forced[t], tolerance["teacher_forced"]["k"]
                 in_ulps = tolerance["teacher_forced"]["metric"] == "ulps"
             else:
                 fr = tolerance["free_running"]
-                scales, budget = fr_scales[t], fr["k"] + fr["growth_per_step"] * t
-            for name, expected in by_step[t].items():
-                values = np.asarray(got[name], dtype=np.float64).reshape(expected.shape)
-                labels = [str(list(i)) for i in np.ndindex(expected.shape)] if expected.ndim else ["[]"]
+                scales, budget = expected.free_running[t], fr["k"] + fr["growth_per_step"] * t
+            for name, values_expected in expected.checkpoints[t]["params"].items():
+                values = np.asarray(got[name], dtype=np.float64).reshape(values_expected.shape)
+                labels = [str(list(i)) for i in np.ndindex(values_expected.shape)] if values_expected.ndim else ["[]"]
                 # ulps of the result: the scaled metric with S = ulp(expected) and a unit ε
-                unit, scale = (1.0, compare.ulp(case.group["dtype"], expected)) if in_ulps else (eps, scales.params[name])
-                yield DiffTable(f"params[{name}] at step {t} ({mode})", labels, expected.reshape(-1), values.reshape(-1), _k(values, expected, scale, unit).reshape(-1), budget)
+                unit, scale = (1.0, compare.ulp(case.group["dtype"], values_expected)) if in_ulps else (eps, scales.params[name])
+                yield DiffTable(f"params[{name}] at step {t} ({mode})", labels, values_expected.reshape(-1), values.reshape(-1), _k(values, values_expected, scale, unit).reshape(-1), budget)
 
 
-def _schedule_tables(case: Case, caps: Any, actual: np.ndarray) -> Iterator[DiffTable]:
-    expected = golden.decode_tensor(case.raw["expected"])
-    k = _k(actual, expected, case.raw["scale"], _schedule_eps(case, caps))
-    labels = [repr(x) for x in _schedule_inputs(case)]
-    for column in range(expected.shape[1]):
-        yield DiffTable(f"lr of group {column}", labels, expected[:, column], actual[:, column], k[:, column], case.group["tolerance"]["k"], "input")
+def _schedule_tables(case: Case, caps: Any, actual: np.ndarray, conventions: Mapping[str, str]) -> Iterator[DiffTable]:
+    expected = schedule_expectation(case, conventions)
+    k = _k(actual, expected.values, expected.scale, schedule_eps(case, caps.schedule_dtype))
+    labels = [repr(x) for x in schedule_inputs(case)]
+    for column in range(expected.values.shape[1]):
+        yield DiffTable(f"lr of group {column}", labels, expected.values[:, column], actual[:, column], k[:, column], case.group["tolerance"]["k"], "input")
 
 
 def diff_tables(case: Case, caps: Any, result: CaseResult) -> list[DiffTable]:
-    """Per-element diffs of what the adapter returned (empty if it returned nothing comparable)."""
+    """Per-element diffs of what the adapter returned against what it was judged against (under
+    its declared conventions), empty if it returned nothing comparable."""
     if result.actual is None:
         return []
     try:
         if case.kind == "optimizer":
-            return list(_optimizer_tables(case, result.actual))
+            return list(_optimizer_tables(case, result.actual, result.conventions))
         if case.kind == "schedule":
-            return list(_schedule_tables(case, caps, np.asarray(result.actual, dtype=np.float64)))
+            return list(_schedule_tables(case, caps, np.asarray(result.actual, dtype=np.float64), result.conventions))
     except (ValueError, KeyError):  # wrong shapes: the verdict already says so
         return []
     return []
@@ -237,6 +236,8 @@ def _render_table(table: DiffTable, console: Console) -> None:
 def describe_result(case: Case, caps: Any, result: CaseResult, console: Console) -> None:
     """Print an adapter's verdict on the case and its per-element diffs (failing arrays first)."""
     lines = [f"outcome:   {result.outcome}", f"measured:  {result.measured.as_dict()}"]
+    if result.conventions:
+        lines.append(f"judged under the declared conventions {describe(result.conventions)} (expected values from the reference under them)")
     for label, text in (("why", result.message), ("diagnosis", result.diagnosis), ("divergence", result.divergence)):
         if text:
             lines.append(f"{label + ':':<10} {text}")

@@ -51,7 +51,7 @@ def _worker(conn: Connection, adapter_ref: str, root: str, options: Options, div
     try:
         adapter = adapters.load(adapter_ref)
         info, caps = describe_adapter(adapter)
-        known = divergences.load(adapter_ref, [Path(p) for p in divergence_files])
+        known = divergences.load(adapter_ref, [Path(p) for p in divergence_files], adapter)  # its own file too
         cases = {case.id: case for case in selected_cases(golden.load_all(Path(root)), options)}
     except BaseException as exc:  # whatever stops the adapter from starting is reported, not raised
         _send(conn, {"type": "broken", "message": describe_exception(exc) if not isinstance(exc, AdapterBroken) else str(exc)})

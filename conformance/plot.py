@@ -358,12 +358,14 @@ def _scalar_inputs(inputs: Sequence[Any]) -> np.ndarray | None:
 
 
 def case_plot(case: Case, result: CaseResult | None = None, adapter_name: str | None = None, caps: Capabilities | None = None) -> Plot:
-    """A golden schedule case's expected values, with ``result.actual`` (an adapter's values) on top
-    when given, and the error panel when both are comparable."""
+    """A golden schedule case's expected values (under the conventions ``result`` was judged under,
+    when given), with ``result.actual`` (an adapter's values) on top, and the error panel when both
+    are comparable."""
+    from .expected import describe, schedule_expectation
+
     check_case(case)
-    expected = golden.decode_tensor(case.raw["expected"])
-    if expected.ndim == 1:
-        expected = expected[:, None]
+    expectation = schedule_expectation(case, result.conventions if result is not None else None)
+    expected = expectation.values
     hp = case.hparams()
     stepped = "steps" in case.raw
     if stepped:
@@ -392,7 +394,8 @@ def case_plot(case: Case, result: CaseResult | None = None, adapter_name: str | 
         points=True,
     )
     for g in range(expected.shape[1]):
-        plot.lines.append(Line(f"{labels[g]}: expected", x, expected[:, g], g))
+        under = f" under {describe(expectation.variant)}" if expectation.variant else ""
+        plot.lines.append(Line(f"{labels[g]}: expected{under}", x, expected[:, g], g))
     if result is None:
         return plot
     name = adapter_name or "adapter"
@@ -406,7 +409,7 @@ def case_plot(case: Case, result: CaseResult | None = None, adapter_name: str | 
     for g in range(actual.shape[1]):
         plot.lines.append(Line(f"{labels[g]}: {name}", x, actual[:, g], g, style="actual"))
     eps = max(EPS[case.group["dtype"]], EPS[caps.schedule_dtype]) if caps is not None else EPS[case.group["dtype"]]
-    unit = eps * case.raw["scale"] if case.raw["scale"] else eps
+    unit = eps * expectation.scale if expectation.scale else eps
     with np.errstate(invalid="ignore"):
         k = np.where(np.isfinite(actual) & np.isfinite(expected), np.abs(actual - expected) / unit, np.nan)
     plot.errors = ErrorPanel(x, k, float(case.group["tolerance"]["k"]), tuple(labels))
@@ -535,12 +538,13 @@ def _draw_errors(ax: Any, panel: ErrorPanel, colors: Sequence[str]) -> None:
 # Verdicts of the conformance matrix (``report.combined_rows``), by their first word, and their colours.
 VERDICT_COLOURS = {
     "conformant": "#4caf50",
+    "conforms": "#9ccc65",  # conforms to the spec except for the declared conventions
     "known": "#ffb300",  # known divergences
     "fails": "#e53935",
     "unsupported": "#bdbdbd",
     "not": "#eeeeee",  # not run, not implemented
 }
-_VERDICT_LABELS = {"conformant": "conformant", "known": "diverges", "fails": "fails", "unsupported": "unsupported", "not": "—"}
+_VERDICT_LABELS = {"conformant": "conformant", "conforms": "declared", "known": "diverges", "fails": "fails", "unsupported": "unsupported", "not": "—"}
 
 
 def render_heatmap(verdicts: Mapping[tuple[str, str], str], adapters: Sequence[str], algorithms: Sequence[str]) -> bytes:
@@ -567,7 +571,10 @@ def render_heatmap(verdicts: Mapping[tuple[str, str], str], adapters: Sequence[s
         ax.tick_params(length=0)
         for spine in ax.spines.values():
             spine.set_visible(False)
-        names = {"conformant": "conformant", "known": "known divergences", "fails": "fails", "unsupported": "unsupported", "not": "not implemented / not run"}
+        names = {
+            "conformant": "conformant", "conforms": "conformant under declared conventions", "known": "known divergences", "fails": "fails",
+            "unsupported": "unsupported", "not": "not implemented / not run",
+        }
         handles = [Patch(facecolor=colour, edgecolor="white", label=names[key]) for key, colour in VERDICT_COLOURS.items()]
         fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
         fig.suptitle("optimspec conformance: verdict per adapter and algorithm", fontsize=10, fontweight="bold")

@@ -4,10 +4,11 @@
 
 Every selected case becomes a test item whose node id ends in the case id
 (``optimspec::optim/adamw/shapes/f32/vector-t5``), marked ``optimspec`` (so ``-m optimspec`` runs only
-them). Known divergences become pytest outcomes: ``xfail`` entries an ``xfail`` marker (strict as the
-entry says), ``skip`` entries a ``skip`` marker; tolerance overrides are applied by the runner.
-``not_applicable`` and ``unsupported`` cases are skipped with the reason. A failing case fails with
-the message, the diagnosis and the repro command.
+them). Known divergences become pytest outcomes: the ``xfail`` entry that decides a case an
+``xfail`` marker (strict as the entry says; added once the case has run, since ``when.behaves_like``
+and ``when.max_error`` depend on how it fails), a ``skip`` entry a ``skip`` marker; tolerance
+overrides are applied by the runner. ``not_applicable`` and ``unsupported`` cases are skipped with
+the reason. A failing case fails with the message, the diagnosis and the repro command.
 
 Without ``--optimspec-adapter`` the plugin adds nothing and imports nothing beyond pytest, so it
 never interferes with a project's own tests.
@@ -107,24 +108,29 @@ class CaseItem(pytest.Item):
     """One golden case."""
 
     def __init__(self, *, case: Any, session_data: CaseContext, **kwargs: Any) -> None:
+        from .divergences import skips
+
         super().__init__(**kwargs)
         self.case, self.data = case, session_data
-        self.entry = session_data.divergences.lookup(case.id, case.dtype, session_data.versions)
+        self.entries = session_data.divergences.lookup(case.id, case.dtype, session_data.versions)
         self.add_marker(MARKER)
-        if self.entry is not None and self.entry.outcome == "xfail":
-            self.add_marker(pytest.mark.xfail(reason=self.entry.reason, strict=self.entry.strict, raises=ConformanceFailure))
-        elif self.entry is not None and self.entry.outcome == "skip":
-            self.add_marker(pytest.mark.skip(reason=f"known divergence: {self.entry.reason}"))
+        skip = skips(self.entries)
+        if skip is not None:
+            self.add_marker(pytest.mark.skip(reason=f"known divergence: {skip.reason}"))
 
     def runtest(self) -> None:
         from .runner import run_case
 
-        tolerance_entry = self.entry if self.entry is not None and self.entry.outcome == "tolerance" else None
-        result = run_case(self.data.adapter, self.data.capabilities, self.case, self.data.options, tolerance_entry, self.data.name)
+        result = run_case(self.data.adapter, self.data.capabilities, self.case, self.data.options, self.entries, self.data.name)
         self.user_properties.append(("outcome", result.outcome))
+        entry = result.divergence or {}
+        if result.outcome in ("xfail", "xpass"):  # pytest re-reads xfail markers after the call
+            self.add_marker(pytest.mark.xfail(reason=entry["reason"], strict=entry["strict"], raises=ConformanceFailure))
+        if result.outcome == "skip":
+            pytest.skip(f"known divergence: {entry['reason']}")
         if result.outcome in ("not_applicable", "unsupported"):
             pytest.skip(f"{result.outcome}: {result.message}")
-        if result.outcome in ("fail", "error"):
+        if result.outcome in ("fail", "error", "xfail"):
             details = [f"{result.outcome}: {result.message}"]
             details += [f"{label}: {text}" for label, text in (("diagnosis", result.diagnosis), ("repro", result.repro)) if text]
             raise ConformanceFailure("\n".join(details))

@@ -1,5 +1,5 @@
-"""Reports: the JSON contract, and its renderings (terminal matrix, Markdown, JUnit XML, diffs, the
-combined matrix of every adapter and the published ``docs/conformance.md``).
+"""Reports: the JSON contract, and its renderings (terminal matrix, Markdown, JUnit XML, the combined
+matrix of every adapter and the published ``docs/conformance.md``); comparing two is :mod:`.diff`.
 
 The JSON report is the machine contract (``docs/design.md``, "Reports"). Every renderer here reads a report *dict* (a fresh one or one loaded from disk), never the
 runner's objects, so ``optimspec report OLD.json`` renders exactly what ``check`` printed.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,6 +28,8 @@ from . import golden
 from .adapters.base import AlgorithmSupport, Capabilities
 from .boundary import clean_text, clean_tree
 from .console import TextTable, labelled, markdown_escape, markdown_table, print_table, say
+from .diagnosis import EXPLAINED, UNEXPLAINED, named_conventions
+from .expected import describe
 from .runner import OUTCOMES, RunRecord
 
 REPORT_FORMAT = 1
@@ -39,7 +40,6 @@ SYMBOLS = {  # cells list counts in this order: "12✓ 2~ 1✗"
 }
 LEGEND = "  ".join(f"{symbol} {outcome}" for outcome, symbol in SYMBOLS.items())
 MAX_LISTED_FAILURES = 25
-_CONVENTION = re.compile(r"([A-Za-z_][\w.]*)=([^\s,;]+)")
 
 
 class ReportError(Exception):
@@ -246,12 +246,24 @@ def _dtype_order(dtype: str) -> tuple[int, str]:
 
 
 def verdict(report: Mapping[str, Any]) -> str:
-    """The run's verdict in the matrix's words: conformant, known divergences, fails, …"""
-    cases = report["cases"]
-    counts = Counter(case["outcome"] for case in cases)
-    failing = sum(1 for case in cases if case.get("failing"))
-    other = sum(1 for case in cases if case["outcome"] == "not_applicable" and case.get("metric") != "rejects")
-    return _verdict(counts, failing, other)
+    """The run's verdict in the matrix's words: conformant, conforms to the spec except for the
+    declared conventions, known divergences, fails, …"""
+    return _cases_verdict(report["cases"])
+
+
+def declared_conventions(cases: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, str]]:
+    """The declared conventions the cases were judged under, per algorithm (reports written before
+    cases recorded them have none)."""
+    out: dict[str, dict[str, str]] = {}
+    for case in cases:
+        if case.get("conventions"):
+            out.setdefault(case["algorithm"], dict(case["conventions"]))
+    return out
+
+
+def declared_text(cases: Iterable[Mapping[str, Any]]) -> str:
+    """``"eps_placement=after_bias_correction, decay_order=before_update (adamw); …"``."""
+    return "; ".join(f"{describe(conventions)} ({algorithm})" for algorithm, conventions in sorted(declared_conventions(cases).items()))
 
 
 def headline(report: Mapping[str, Any]) -> str:
@@ -259,7 +271,13 @@ def headline(report: Mapping[str, Any]) -> str:
     if summary["checked"] == 0:
         words = "nothing checked"
     else:
-        words = verdict(report) + (f", {summary['failing']} failing" if summary["failing"] else "")
+        words = verdict(report)
+        declared = declared_text(report["cases"])
+        if declared and words.startswith(CONFORMS_EXCEPT):
+            words = f"{CONFORMS_EXCEPT} {declared}{words[len(CONFORMS_EXCEPT):]}"
+        elif declared:
+            words += f"; declared conventions {declared}"
+        words += f", {summary['failing']} failing" if summary["failing"] else ""
     counts = ", ".join(f"{n} {o}" for o, n in summary["outcomes"].items() if n)
     return f"{adapter.get('requested', adapter.get('name'))}: {words} ({summary['total']} cases: {counts})"
 
@@ -304,8 +322,11 @@ def render_markdown(report: Mapping[str, Any], show_unsupported: bool = False) -
         f"- verdict: **{markdown_escape(headline(report))}**",
         f"- spec {report['spec_version']}, suite {report['suite_version']}, golden manifest `{gold['manifest_sha256'][:16]}`",
         f"- versions: {markdown_escape(versions) or 'not reported'}",
-        "",
     ]
+    declared = declared_text(report["cases"])
+    if declared:
+        lines.append(f"- judged under the declared conventions {markdown_escape(declared)} (expected values from the reference under them)")
+    lines.append("")
     dtypes, rows = matrix(report, show_unsupported)
     lines += markdown_table(["algorithm", *dtypes], [[a, *(c.get(d, "") for d in dtypes)] for a, c in rows])
     lines += ["", f"Legend: {LEGEND}", ""]
@@ -395,58 +416,6 @@ def render_junit(report: Mapping[str, Any], show_unsupported: bool = False) -> b
 
 
 # --------------------------------------------------------------------------------------------------
-# report diff
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Change:
-    id: str
-    old: str | None  # outcome, None when the case is new
-    new: str | None  # outcome, None when the case was removed
-
-
-@dataclass(frozen=True)
-class Diff:
-    regressions: list[Change]  # now failing, was not
-    improvements: list[Change]  # was failing, is not
-    changed: list[Change]  # another outcome, neither of the above
-    added: list[Change]
-    removed: list[Change]
-
-
-def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> Diff:
-    """Compare two reports case by case (by id)."""
-    before = {c["id"]: c for c in old["cases"]}
-    after = {c["id"]: c for c in new["cases"]}
-    regressions, improvements, changed = [], [], []
-    for case_id in [i for i in after if i in before]:
-        was, now = before[case_id], after[case_id]
-        change = Change(case_id, was["outcome"], now["outcome"])
-        if now.get("failing") and not was.get("failing"):
-            regressions.append(change)
-        elif was.get("failing") and not now.get("failing"):
-            improvements.append(change)
-        elif was["outcome"] != now["outcome"]:
-            changed.append(change)
-    added = [Change(i, None, c["outcome"]) for i, c in after.items() if i not in before]
-    removed = [Change(i, c["outcome"], None) for i, c in before.items() if i not in after]
-    return Diff(regressions, improvements, changed, added, removed)
-
-
-def render_diff(result: Diff, console: Console) -> None:
-    sections = (("regressions", "bold red", result.regressions), ("improvements", "green", result.improvements), ("changed", "yellow", result.changed), ("added", "cyan", result.added), ("removed", "magenta", result.removed))
-    for title, style, changes in sections:
-        if not changes:
-            continue
-        say(console, f"{title} ({len(changes)})", style)
-        for change in changes:
-            say(console, f"  {change.id}: {change.old or '—'} → {change.new or '—'}")
-    counts = ", ".join(f"{len(changes)} {title}" for title, _, changes in sections)
-    say(console, counts)
-
-
-# --------------------------------------------------------------------------------------------------
 # the combined matrix (every adapter) and docs/conformance.md
 # --------------------------------------------------------------------------------------------------
 
@@ -462,18 +431,28 @@ class MatrixRow:
     conventions: str
 
 
-def _verdict(counts: Mapping[str, int], failing: int, other_conventions: int) -> str:
-    """``other_conventions``: not_applicable cases that separate a convention the adapter declares
-    differently (an implementation that does not validate hyperparameters leaves the ``invalid/``
-    cases not_applicable too, which is no divergence)."""
+CONFORMS_EXCEPT = "conforms to the spec except for the declared conventions"
+
+
+def _cases_verdict(cases: Sequence[Mapping[str, Any]]) -> str:
+    """The verdict on some cases (a run, or one algorithm of it). Not-applicable cases other than
+    the ``invalid/`` ones (left not_applicable by an implementation that does not validate
+    hyperparameters, which is no divergence) come from reports written before declared conventions
+    were judged; they count as known divergences."""
+    counts = Counter(case["outcome"] for case in cases)
+    failing = sum(1 for case in cases if case.get("failing"))
     judged = counts.get("pass", 0) + counts.get("pass_with_override", 0)
+    other_conventions = sum(1 for case in cases if case["outcome"] == "not_applicable" and case.get("metric") != "rejects")
     if failing:
         return "fails"
     if counts.get("xfail") or other_conventions or counts.get("xpass"):
         return "known divergences"
     if not judged:
         return "unsupported" if counts.get("unsupported") else "not run"
-    return "conformant" + (" (partially supported)" if counts.get("unsupported") else "")
+    partially = " (partially supported)" if counts.get("unsupported") else ""
+    if any(case.get("conventions") for case in cases):
+        return CONFORMS_EXCEPT + partially
+    return "conformant" + partially
 
 
 def _spec_variant(algorithm: str) -> dict[str, str]:
@@ -487,22 +466,27 @@ def _spec_variant(algorithm: str) -> dict[str, str]:
 
 def _conventions(report: Mapping[str, Any], algorithm: str, cases: Sequence[Mapping[str, Any]]) -> str:
     """Declared variant values, then the conventions the diagnoses measured ("behaves like …").
-    Where the library diverges somewhere, the spec's own values that passing cases separated are
-    listed too, so a row classifies the library on every measured axis."""
+    Passing cases measured the conventions they were judged under on the axes they separate: a
+    declared one is "declared, measured"; where the library diverges somewhere, the spec's own
+    values are listed too, so a row classifies the library on every measured axis."""
     declared = report["adapter"].get("capabilities", {}).get("algorithms", {}).get(algorithm, {}).get("variant", {})
     found: dict[str, str] = {f"{a}={v}": "declared" for a, v in declared.items()}
     spec_values = _spec_variant(algorithm)
     # plain passes only: an override budget may be wide enough to swallow the separation
-    followed = {f"{axis}={spec_values[axis]}" for case in cases if case["outcome"] == "pass" for axis in case.get("separates", []) if axis in spec_values}
+    followed = {
+        f"{axis}={(case.get('conventions') or {}).get(axis, spec_values[axis])}"
+        for case in cases if case["outcome"] == "pass" for axis in case.get("separates", []) if axis in spec_values
+    }
     unexplained = 0
     for case in cases:
         diagnosis = case.get("diagnosis") or ""
-        if diagnosis.startswith("behaves like") and not diagnosis.startswith("behaves like the spec"):
-            for axis, value in _CONVENTION.findall(diagnosis):
-                token = f"{axis}={value}"
+        if diagnosis.startswith(EXPLAINED):
+            for token in sorted(named_conventions(diagnosis)):
                 found[token] = "declared, measured" if found.get(token) == "declared" else found.get(token, "measured")
-        elif diagnosis.startswith("matches no"):
+        elif diagnosis.startswith(UNEXPLAINED):
             unexplained += 1
+    for token in followed & {t for t, how in found.items() if how == "declared"}:
+        found[token] = "declared, measured"
     if found or unexplained:
         for token in sorted(followed - set(found)):
             found[token] = "measured, as the spec"
@@ -534,9 +518,7 @@ def combined_rows(reports: Mapping[str, Mapping[str, Any]]) -> tuple[list[Matrix
             if set(counts) == {"unsupported"}:
                 not_implemented[name].append(algorithm)
                 continue
-            failing = sum(1 for c in cases if c.get("failing"))
-            other = sum(1 for c in cases if c["outcome"] == "not_applicable" and c["metric"] != "rejects")
-            rows.append(MatrixRow(name, algorithm, counts, _verdict(counts, failing, other), _conventions(report, algorithm, cases)))
+            rows.append(MatrixRow(name, algorithm, counts, _cases_verdict(cases), _conventions(report, algorithm, cases)))
     return rows, not_implemented
 
 
@@ -574,8 +556,10 @@ def render_conformance_doc(reports: Mapping[str, Mapping[str, Any]], unavailable
         "# Conformance matrix",
         "",
         "Each row: one library (adapter) on one algorithm of the spec, counted in golden cases. "
-        "*conformant*: every case it can express passes; *known divergences*: it follows another, "
-        "documented convention (`xfail` or `not_applicable` cases); *fails*: unexplained failures. "
+        "*conformant*: every case it can express passes; *conforms … except for the declared "
+        "conventions*: every case passes against the reference run under the conventions the adapter "
+        "declares (listed in *conventions*); *known divergences*: some cases fail as a divergence file "
+        "says they do (`xfail`); *fails*: failures no entry accounts for. "
         "*conventions*: the convention values the adapter declares and those its failures measured "
         "(\"behaves like …\"); *spec* when it follows the spec throughout.",
         "",

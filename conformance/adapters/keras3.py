@@ -10,8 +10,8 @@ What maps onto what (reference hyperparameter names on the left):
 
 * ``adamw`` → ``keras.optimizers.AdamW(learning_rate=lr, beta_1, beta_2 = betas, epsilon=eps,
   weight_decay)``. Keras puts ε on the uncorrected √v (ε-hat, like transformers) and decays θ_{t−1}
-  before the update (unlike transformers' PyTorch AdamW). Nothing is declared: the harness measures
-  it. ``correct_bias=False`` is unsupported.
+  before the update (unlike transformers' PyTorch AdamW): declared, ``decay_order=before_update``.
+  ``correct_bias=False`` is unsupported.
 * ``adam_weight_decay`` → ``keras.optimizers.AdamW(learning_rate, beta_1, beta_2, epsilon, amsgrad,
   weight_decay=weight_decay_rate)`` and ``exclude_from_weight_decay(var_names=exclude)``: Keras
   joins the names into one regex and ``re.search``-es it against the variable's name. The golden
@@ -26,11 +26,13 @@ What maps onto what (reference hyperparameter names on the left):
   ``relative_step=True`` maps to ``learning_rate=1e-2`` (transformers' ρ); ``relative_step=False,
   scale_parameter=True`` to ``learning_rate=lr`` (the same α while t ≤ 1/lr²). Unsupported:
   ``beta1``, ``warmup_init``, ``scale_parameter=False``. Weight decay is Keras' θ − θ·wd·lr
-  (before the update, with the learning-rate variable), not transformers' −wd·α·θ.
+  (before the update, with the learning-rate variable), not transformers' −wd·α·θ: declared,
+  ``weight_decay_scale=lr``.
 * schedules (float32): ``polynomial_decay`` → ``PolynomialDecay`` (exact); ``create_optimizer``
   with W = 0 → ``PolynomialDecay(init_lr, T, init_lr·min_lr_ratio, power)``; HF ``linear`` /
   ``polynomial`` with W = 0 → ``PolynomialDecay``; ``cosine`` / ``cosine_with_min_lr`` (nc = 0.5)
-  → ``CosineDecay(0, T − W, alpha=r, warmup_target=lr, warmup_steps=W)`` (clamped past T);
+  → ``CosineDecay(0, T − W, alpha=r, warmup_target=lr, warmup_steps=W)`` (clamped past T: declared,
+  ``past_total=clamped``);
   ``constant_with_warmup`` → the same with ``alpha=1`` (decay_steps 1); ``cosine_with_restarts``
   (W = 0, T/nc an integer) → ``CosineDecayRestarts``; ``constant`` → the float32 lr;
   ``reduce_lr_on_plateau`` → the ``keras.callbacks.ReduceLROnPlateau`` callback driven by hand
@@ -65,6 +67,13 @@ ADAMW_SLOTS = {"exp_avg": "_momentums", "exp_avg_sq": "_velocities"}
 AWD_SLOTS = {"m": "_momentums", "v": "_velocities", "vhat": "_velocity_hats"}
 ADAFACTOR_SLOTS = {"exp_avg_sq_row": "_r", "exp_avg_sq_col": "_c", "exp_avg_sq": "_v"}
 SLOTS = {"adamw": ADAMW_SLOTS, "adam_weight_decay": AWD_SLOTS, "adafactor": ADAFACTOR_SLOTS}
+
+CONVENTIONS = {  # what Keras follows instead of the spec, declared (every case is judged under them)
+    "adamw": {"decay_order": "before_update"},
+    "adafactor": {"weight_decay_scale": "lr"},
+    "cosine": {"past_total": "clamped"},
+    "cosine_with_min_lr": {"past_total": "clamped"},
+}
 
 SCHEDULES = (
     "polynomial_decay",
@@ -358,13 +367,13 @@ class KerasAdapter:
 
     def capabilities(self) -> Capabilities:
         algorithms = {
-            "adamw": AlgorithmSupport(state_names=ADAMW_SLOTS, notes="keras.optimizers.AdamW"),
+            "adamw": AlgorithmSupport(variant=CONVENTIONS["adamw"], state_names=ADAMW_SLOTS, notes="keras.optimizers.AdamW"),
             # no vhat slot without amsgrad; Keras' Adafactor keeps no RMS
             "adam_weight_decay": AlgorithmSupport(state_names=AWD_SLOTS, unexported_state=("vhat",), notes="keras.optimizers.AdamW + exclude_from_weight_decay"),
-            "adafactor": AlgorithmSupport(state_names=ADAFACTOR_SLOTS, unexported_state=("RMS",), notes="keras.optimizers.Adafactor"),
+            "adafactor": AlgorithmSupport(variant=CONVENTIONS["adafactor"], state_names=ADAFACTOR_SLOTS, unexported_state=("RMS",), notes="keras.optimizers.Adafactor"),
         }
         for name in SCHEDULES:
-            algorithms[name] = AlgorithmSupport(notes="keras.optimizers.schedules")
+            algorithms[name] = AlgorithmSupport(variant=CONVENTIONS.get(name, {}), notes="keras.optimizers.schedules")
         return Capabilities(
             algorithms=algorithms,
             dtypes=KERAS_DTYPES,

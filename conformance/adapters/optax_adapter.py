@@ -8,21 +8,22 @@ float32 cases run as a default (32-bit) jax user would. Schedules run with 64-bi
 What maps onto what (reference hyperparameter names on the left):
 
 * ``adamw`` → ``optax.adamw(learning_rate=lr, b1, b2 = betas, eps, weight_decay)``: ε after bias
-  correction, decay of θ_{t−1} with lr (torch's conventions); nothing declared, the harness
-  measures it. ``correct_bias=False`` is unsupported.
+  correction, decay of θ_{t−1} with lr (torch's conventions), declared
+  (:data:`ADAMW_CONVENTIONS`). ``correct_bias=False`` is unsupported.
 * ``adafactor`` → ``optax.adafactor(learning_rate, decay_rate=−decay_rate,
   multiply_by_parameter_scale=scale_parameter, clipping_threshold=clip_threshold, momentum=beta1,
   weight_decay_rate=weight_decay, eps=eps[0])`` with optax's own ``min_dim_size_to_factor=128``
-  (transformers has no such threshold and factors every ≥2-D tensor: a named convention
-  divergence). ``relative_step`` becomes the schedule ρ(count) = min(1e-2, 1/√(count+1)) (or
+  (transformers has no such threshold and factors every ≥2-D tensor; every golden tensor is below
+  it, so optax keeps a full second moment: declared ``factoring=unfactored``). ``relative_step`` becomes the schedule ρ(count) = min(1e-2, 1/√(count+1)) (or
   min(1e-6·(count+1), 1/√(count+1)) with ``warmup_init``), since optax takes the lr from outside.
-  Unsupported: ``eps[1] ≠ 1e-3`` (optax fixes the parameter-scale floor). Kept and diverging:
-  optax adds ``weight_decay·θ`` without any lr scaling, and computes β̂2 = 1 − t^−0.8 in float32.
+  Unsupported: ``eps[1] ≠ 1e-3`` (optax fixes the parameter-scale floor). Declared: optax adds
+  ``weight_decay·θ`` without any lr scaling (``weight_decay_scale=unscaled``). Kept and
+  diverging: β̂2 = 1 − t^−0.8 is computed in float32.
 * schedules (exact where optax has the shape): ``constant`` → ``constant_schedule``;
   ``constant_with_warmup`` → ``warmup_constant_schedule(0, lr, W)``; ``linear`` →
   ``join_schedules([linear(0→lr, W), linear(lr→0, T−W)], [W])``; ``cosine`` /
   ``cosine_with_min_lr`` (nc = 0.5) → ``warmup_cosine_decay_schedule(0, lr, W, T, end=lr·r)``
-  (clamped past T); ``cosine_with_restarts`` → a linear warmup joined to ``sgdr_schedule`` cycles
+  (clamped past T: declared ``past_total=clamped``); ``cosine_with_restarts`` → a linear warmup joined to ``sgdr_schedule`` cycles
   of length (T−W)/nc (an integer); ``polynomial`` → a linear warmup joined to
   ``polynomial_schedule(lr, lr·lr_end/lr, power, T−W)``; ``reduce_lr_on_plateau`` →
   ``optax.contrib.reduce_on_plateau`` (mode "min", one floor). Unsupported: inverse_sqrt,
@@ -36,8 +37,9 @@ Teacher forcing builds the state pytree (``ScaleByAdamState`` mu/nu/count, ``Fac
 v_row/v_col/v/count, the EMA and schedule counts) by replacing those NamedTuple fields. optax keeps
 one ``count`` per transformation, not one per tensor: a state with different steps within a group,
 or a tensor without a gradient, is unsupported. Param groups become one transformation per group.
-A factored transformers state loaded into a tensor optax does not factor becomes its rank-1
-reconstruction R ⊗ C / mean(R).
+A factored state (a case that starts from transformers' stored state) loaded into a tensor optax
+does not factor becomes its rank-1 reconstruction R ⊗ C / mean(R), as the reference continues it
+under ``factoring=unfactored``; the full second moment is exported as ``exp_avg_sq``.
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ from .base import AlgorithmSupport, Capabilities, StateDict, Tensors, Unsupporte
 
 OPTAX_DTYPES = ("float64", "float32")
 NP_DTYPES = {"float64": np.float64, "float32": np.float32}
+
+ADAMW_CONVENTIONS = {"eps_placement": "after_bias_correction", "decay_order": "before_update"}  # optax#571
+ADAFACTOR_CONVENTIONS = {"weight_decay_scale": "unscaled", "factoring": "unfactored"}  # optax#186; min_dim_size_to_factor=128
+COSINE_CONVENTIONS = {"past_total": "clamped"}  # warmup_cosine_decay_schedule clamps at decay_steps
 
 ADAMW_STATE = {"step": "count", "exp_avg": "mu", "exp_avg_sq": "nu"}
 ADAFACTOR_STATE = {"step": "count", "exp_avg_sq_row": "v_row", "exp_avg_sq_col": "v_col", "exp_avg_sq": "v", "exp_avg": "ema"}
@@ -272,8 +278,6 @@ class OptaxStepper:
                         shape = tuple(self.params[index][name].shape)
                         if value.shape == (1,) and shape != (1,):
                             continue  # optax's placeholder for the unused factored/unfactored slot
-                        if self.algorithm == "adafactor" and field == "exp_avg_sq" and len(shape) >= 2:
-                            continue  # a full second moment where transformers keeps R and C: nothing to compare
                         fields[field] = value
                     out[name] = fields
         return out
@@ -433,15 +437,16 @@ class OptaxAdapter:
 
     def capabilities(self) -> Capabilities:
         algorithms = {
-            "adamw": AlgorithmSupport(state_names=ADAMW_STATE, notes="optax.adamw"),
+            "adamw": AlgorithmSupport(variant=ADAMW_CONVENTIONS, state_names=ADAMW_STATE, notes="optax.adamw"),
             # optax keeps no RMS and factors only dims of at least 128: no row/col statistics below
             "adafactor": AlgorithmSupport(
-                state_names=ADAFACTOR_STATE, unexported_state=("RMS", "exp_avg_sq_row", "exp_avg_sq_col"), notes="optax.adafactor (min_dim_size_to_factor=128)",
+                variant=ADAFACTOR_CONVENTIONS, state_names=ADAFACTOR_STATE, unexported_state=("RMS", "exp_avg_sq_row", "exp_avg_sq_col"),
+                notes="optax.adafactor (min_dim_size_to_factor=128)",
             ),
             "gradient_accumulator": AlgorithmSupport(notes="optax.MultiSteps(use_grad_mean=False)"),
         }
         for name in SCHEDULES:
-            algorithms[name] = AlgorithmSupport(notes="optax schedules")
+            algorithms[name] = AlgorithmSupport(variant=COSINE_CONVENTIONS if name in ("cosine", "cosine_with_min_lr") else {}, notes="optax schedules")
         return Capabilities(
             algorithms=algorithms,
             dtypes=OPTAX_DTYPES,

@@ -5,15 +5,15 @@ What maps onto what (hyperparameter names are the reference's):
 * ``adamw`` → ``torch.optim.AdamW(lr, betas, eps, weight_decay)``, every value passed explicitly
   (torch's own defaults differ: eps 1e-8, weight_decay 1e-2). ``correct_bias=False`` is
   unsupported (torch always bias-corrects). torch puts ε after bias correction and decays before
-  the update; nothing is declared, so the harness measures and names it ("behaves like
-  eps_placement=after_bias_correction, decay_order=before_update").
+  the update: declared (:data:`ADAMW_CONVENTIONS`), so every case is judged against the reference
+  under those conventions.
 * ``adafactor`` → ``torch.optim.Adafactor(lr, beta2_decay=decay_rate, eps=(eps1, eps2),
   d=clip_threshold, weight_decay)``. torch's Adafactor always uses the relative step
   ρ = min(lr, 1/√t) and always scales by max(eps2, RMS(θ)): ``relative_step=True`` maps to
   ``lr=1e-2`` (the same ρ as transformers), ``relative_step=False, scale_parameter=True`` maps to
   ``lr=lr`` (the same α while t ≤ 1/lr²). Unsupported: ``warmup_init``, ``beta1``,
-  ``scale_parameter=False``, ``clip_threshold < 1``. Kept, and diverging by convention: ε1 is a
-  clamp (not added to g²) and weight decay is θ·(1 − lr·wd) with the group lr (not −wd·α·θ).
+  ``scale_parameter=False``, ``clip_threshold < 1``. Declared (:data:`ADAFACTOR_CONVENTIONS`): ε1 is
+  a clamp (not added to g²) and weight decay is θ·(1 − lr·wd) with the group lr (not −wd·α·θ).
 * schedules → the ``torch.optim.lr_scheduler`` class that expresses the HF schedule, with no
   ``LambdaLR`` (that would only test the lambda): ``constant`` (and ``constant_with_warmup`` with W = 0) → ``ConstantLR(factor=1)``;
   ``linear`` (W = 0) → ``LinearLR(1, 0, T)``; ``cosine`` / ``cosine_with_min_lr`` (W = 0,
@@ -53,6 +53,8 @@ from .torch_helpers import (
 from .base import AlgorithmSupport, Capabilities, Unsupported
 
 IMPLS = {"forloop": {"foreach": False, "fused": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
+ADAMW_CONVENTIONS = {"eps_placement": "after_bias_correction", "decay_order": "before_update"}  # pytorch#22628, pytorch#38853
+ADAFACTOR_CONVENTIONS = {"eps1_placement": "clamped", "weight_decay_scale": "lr"}  # pytorch PR #129905
 
 ADAMW_STATE = StateMap((StateField("step", "step", "step_tensor"), StateField("exp_avg", "exp_avg"), StateField("exp_avg_sq", "exp_avg_sq")))
 
@@ -143,8 +145,9 @@ class TorchOptimAdapter:
 
     def capabilities(self) -> Capabilities:
         algorithms = {
-            "adamw": AlgorithmSupport(state_names=ADAMW_STATE.names(), notes=f"torch.optim.AdamW ({self.impl})"),
+            "adamw": AlgorithmSupport(variant=ADAMW_CONVENTIONS, state_names=ADAMW_STATE.names(), notes=f"torch.optim.AdamW ({self.impl})"),
             "adafactor": AlgorithmSupport(
+                variant=ADAFACTOR_CONVENTIONS,
                 state_names=ADAFACTOR_STATE.names(),
                 unexported_state=("RMS",),  # torch.optim.Adafactor keeps no RMS
                 notes="torch.optim.Adafactor: always relative step and parameter scaling; ε1 clamps; decay θ(1 − lr·wd)",

@@ -19,6 +19,15 @@ on top, and among the entries that apply to a case the last one loaded wins. The
     [divergence.when]                     # optional conditions, all of which must hold
     dtype = ["float32"]
     versions = { torch = ">=2.4" }        # PEP 440 specifiers on adapter.info()["versions"]
+    behaves_like = "eps_placement=after_bias_correction"  # the failure's diagnosis names exactly these
+    max_error = 1e3                       # the failure's measured error is at most this (ε·S; ulps for half steps)
+
+``behaves_like`` and ``max_error`` make an ``xfail`` or ``tolerance`` entry excuse only the failure
+it was written for: a failure the diagnosis explains otherwise (or not at all), one that grew past
+the cap, or a crash, is not covered by it (an earlier entry that covers the case still may be). A
+case that passes is covered whatever they say (so a fixed divergence reads ``xpass``).
+``behaves_like`` is one ``axis=value`` or several, comma-separated or as a list, each a convention
+the spec names (``optimspec catalogue``); they are checked when the file is read.
 
 A malformed file or entry raises :class:`DivergenceError` (a usage error, exit 2) naming the file
 and the entry; every value is type-checked when the file is read, so nothing about an entry can fail
@@ -44,7 +53,7 @@ KINDS = ("bug", "convention", "unsupported", "numerics")
 DTYPES = ("float64", "float32", "float16", "bfloat16", "any")  # "any": the invalid-hyperparameter cases
 OUTCOMES = ("xfail", "skip", "tolerance")
 _ENTRY_KEYS = {"match", "kind", "outcome", "reason", "link", "strict", "tolerance", "review_by", "when"}
-_WHEN_KEYS = {"dtype", "versions"}
+_WHEN_KEYS = {"dtype", "versions", "behaves_like", "max_error"}
 
 
 class DivergenceError(Exception):
@@ -67,6 +76,24 @@ class Divergence:
     review_by: _dt.date | None = None
     dtypes: tuple[str, ...] | None = None
     versions: Mapping[str, SpecifierSet] = field(default_factory=dict)
+    behaves_like: frozenset[str] | None = None  # "axis=value" tokens the diagnosis must name, exactly
+    max_error: float | None = None  # in the measured error's units: ε·S (ulps for half-precision steps)
+
+    @property
+    def conditional(self) -> bool:
+        """Does the entry depend on how the case fails (decided after running it)?"""
+        return self.behaves_like is not None or self.max_error is not None
+
+    def holds(self, passed: bool, conventions: frozenset[str], max_error: float | None) -> bool:
+        """Do ``when.behaves_like`` and ``when.max_error`` hold for a judged case? A passing case
+        (``passed``) is covered; a failure only when its diagnosis names exactly ``behaves_like``
+        (``conventions``) and its measured error (``max_error``, in ε·S; None for a crash) is at
+        most the cap."""
+        if passed:
+            return True
+        if self.behaves_like is not None and conventions != self.behaves_like:
+            return False
+        return self.max_error is None or (max_error is not None and max_error <= self.max_error)
 
     @property
     def label(self) -> str:
@@ -94,8 +121,15 @@ class Divergence:
             out["link"] = self.link
         if self.tolerance is not None:
             out["tolerance"] = self.tolerance
+        when: dict[str, Any] = {}
         if self.dtypes is not None or self.versions:
-            out["when"] = {"dtype": list(self.dtypes or ()), "versions": {n: str(s) for n, s in self.versions.items()}}
+            when = {"dtype": list(self.dtypes or ()), "versions": {n: str(s) for n, s in self.versions.items()}}
+        if self.behaves_like is not None:
+            when["behaves_like"] = sorted(self.behaves_like)
+        if self.max_error is not None:
+            when["max_error"] = self.max_error
+        if when:
+            out["when"] = when
         return out
 
 
@@ -134,9 +168,52 @@ def _require_str(entry: Mapping[str, Any], key: str, where: str, choices: Sequen
     return value
 
 
-def _parse_when(when: Any, where: str) -> tuple[tuple[str, ...] | None, dict[str, SpecifierSet]]:
+@dataclass(frozen=True)
+class _When:
+    dtypes: tuple[str, ...] | None = None
+    versions: Mapping[str, SpecifierSet] = field(default_factory=dict)
+    behaves_like: frozenset[str] | None = None
+    max_error: float | None = None
+
+
+def known_conventions() -> dict[str, tuple[str, ...]]:
+    """Every convention axis the spec names, with its values (over all algorithms)."""
+    from optimspec.reference import registry
+
+    axes: dict[str, tuple[str, ...]] = {}
+    for name in registry.names():
+        for convention in registry.spec(name).conventions:
+            axes[convention.axis] = tuple(dict.fromkeys(axes.get(convention.axis, ()) + convention.values))
+    return axes
+
+
+def _parse_behaves_like(value: Any, where: str) -> frozenset[str]:
+    """``"a=x, b=y"`` or ``["a=x", "b=y"]``: each a convention axis and value the spec names."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list) or not value or not all(isinstance(t, str) for t in value):
+        raise DivergenceError(f"{where}: `when.behaves_like` must be \"axis=value\" (several comma-separated, or a list of them)")
+    axes = known_conventions()
+    tokens = []
+    for raw in value:
+        axis, sep, choice = (part.strip() for part in raw.partition("="))
+        if not sep or axis not in axes:
+            raise DivergenceError(f"{where}: `when.behaves_like` {raw.strip()!r} is not axis=value with a known axis ({', '.join(sorted(axes))})")
+        if choice not in axes[axis]:
+            raise DivergenceError(f"{where}: `when.behaves_like` {axis}={choice!r} is not one of {', '.join(axes[axis])}")
+        tokens.append(f"{axis}={choice}")
+    return frozenset(tokens)
+
+
+def _parse_max_error(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise DivergenceError(f"{where}: `when.max_error` must be a positive, finite error in ε·S (such as 1e3)")
+    return float(value)
+
+
+def _parse_when(when: Any, outcome: str, where: str) -> _When:
     if when is None:
-        return None, {}
+        return _When()
     if not isinstance(when, Mapping):
         raise DivergenceError(f"{where}: `when` must be a table")
     unknown = sorted(set(when) - _WHEN_KEYS)
@@ -160,7 +237,11 @@ def _parse_when(when: Any, where: str) -> tuple[tuple[str, ...] | None, dict[str
             specs[name] = SpecifierSet(str(text))
         except InvalidSpecifier:
             raise DivergenceError(f"{where}: `when.versions.{name}` = {text!r} is not a PEP 440 specifier") from None
-    return dtypes, specs
+    behaves_like = _parse_behaves_like(when["behaves_like"], where) if "behaves_like" in when else None
+    max_error = _parse_max_error(when["max_error"], where) if "max_error" in when else None
+    if outcome == "skip" and (behaves_like is not None or max_error is not None):
+        raise DivergenceError(f"{where}: `when.behaves_like` and `when.max_error` need outcome = \"xfail\" or \"tolerance\" (a skipped case is never run, so it has no diagnosis or error)")
+    return _When(dtypes, specs, behaves_like, max_error)
 
 
 def _parse_tolerance(entry: Mapping[str, Any], outcome: str, where: str) -> float | None:
@@ -198,11 +279,11 @@ def parse_entry(entry: Any, source: str, index: int) -> Divergence:
     review_by = entry.get("review_by")
     if review_by is not None and (isinstance(review_by, _dt.datetime) or not isinstance(review_by, _dt.date)):
         raise DivergenceError(f"{where}: `review_by` must be a TOML date such as 2026-01-31 (not a date-time, time or string)")
-    dtypes, versions = _parse_when(entry.get("when"), where)
+    when = _parse_when(entry.get("when"), outcome, where)
     return Divergence(
         match=match, kind=kind, outcome=outcome, reason=reason, source=source, index=index, link=link,
         strict=strict, tolerance=_parse_tolerance(entry, outcome, where), review_by=review_by,
-        dtypes=dtypes, versions=versions,
+        dtypes=when.dtypes, versions=when.versions, behaves_like=when.behaves_like, max_error=when.max_error,
     )
 
 
@@ -255,12 +336,14 @@ class DivergenceSet:
     def entries(self) -> list[Divergence]:
         return [entry for file in self.files for entry in file.entries]
 
-    def lookup(self, case_id: str, dtype: str, versions: Mapping[str, str]) -> Divergence | None:
-        """The entry that decides this case: the last one loaded that applies, or None."""
-        for entry in reversed(self.entries):
-            if entry.applies(case_id, dtype, versions):
-                return entry
-        return None
+    def lookup(self, case_id: str, dtype: str, versions: Mapping[str, str]) -> tuple[Divergence, ...]:
+        """The entries that may decide this case, in load order: those that apply to its id, dtype
+        and versions, from the last one that does not depend on how the case fails (the fallback)
+        on. The last one whose ``behaves_like`` / ``max_error`` hold once the case is judged decides
+        it (:func:`decide`)."""
+        candidates = [entry for entry in self.entries if entry.applies(case_id, dtype, versions)]
+        fallback = max((i for i, entry in enumerate(candidates) if not entry.conditional), default=0)
+        return tuple(candidates[fallback:])
 
     def warnings(self, cases: Iterable[tuple[str, str]], versions: Mapping[str, str], today: _dt.date | None = None) -> list[str]:
         """Entries that apply to none of ``cases`` (``(case id, dtype)`` pairs), and entries past their
@@ -274,6 +357,23 @@ class DivergenceSet:
             if entry.review_by is not None and entry.review_by < today:
                 out.append(f"divergence {entry.label} was due for review by {entry.review_by.isoformat()}")
         return out
+
+
+def decide(candidates: Sequence[Divergence], passed: bool, conventions: frozenset[str], max_error: float | None) -> Divergence | None:
+    """The entry that decides a judged case: the last of ``candidates`` (from
+    :meth:`DivergenceSet.lookup`) whose conditions hold (:meth:`Divergence.holds`)."""
+    for entry in reversed(candidates):
+        if entry.holds(passed, conventions, max_error):
+            return entry
+    return None
+
+
+def skips(candidates: Sequence[Divergence]) -> Divergence | None:
+    """The skip entry that decides a case before it runs: the fallback, when it is a skip and no
+    conditional entry after it might take the case instead."""
+    if len(candidates) == 1 and candidates[0].outcome == "skip":
+        return candidates[0]
+    return None
 
 
 def adapter_file(adapter: Any) -> DivergenceFile | None:

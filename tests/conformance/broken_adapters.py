@@ -6,6 +6,7 @@ conftest registers the module), so the CLI and the pytest plugin can load them b
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -36,10 +37,17 @@ class _VariantSchedule(_Schedule):
 
 
 class _VariantAdapter(ReferenceAdapter):
-    """Follows ``optimizer_variant`` / ``schedule_variant`` instead of the spec, without declaring it."""
+    """Follows ``optimizer_variant`` / ``schedule_variant`` instead of the spec, and declares
+    ``declares`` (algorithm -> ``AlgorithmSupport.variant``), nothing by default."""
 
     optimizer_variant: Mapping[str, str] = {}
     schedule_variant: Mapping[str, str] = {}
+    declares: Mapping[str, Mapping[str, str]] = {}
+
+    def capabilities(self) -> Any:
+        caps = super().capabilities()
+        algorithms = {name: dataclasses.replace(support, variant=self.declares.get(name, {})) for name, support in caps.algorithms.items()}
+        return dataclasses.replace(caps, algorithms=algorithms)
 
     def make_optimizer(self, algorithm: str, hparams: Mapping[str, Any], param_groups: Sequence[Mapping[str, Any]] | None, dtype: str) -> _Stepper:
         stepper = super().make_optimizer(algorithm, hparams, param_groups, dtype)
@@ -77,12 +85,40 @@ class DeclaredEpsAfterAdapter(EpsAfterAdapter):
     """Like EpsAfterAdapter, but honest: it declares the convention it follows."""
 
     name = "declared-eps-after"
+    declares = {"adamw": EpsAfterAdapter.optimizer_variant}
 
-    def capabilities(self) -> Any:
-        caps = super().capabilities()
-        algorithms = dict(caps.algorithms)
-        algorithms["adamw"] = type(algorithms["adamw"])(variant={"eps_placement": "after_bias_correction"})
-        return type(caps)(**{**caps.__dict__, "algorithms": algorithms})
+
+TORCH_ADAMW = {"eps_placement": "after_bias_correction", "decay_order": "before_update"}
+
+
+class DeclaredTorchAdamWAdapter(_VariantAdapter):
+    """torch.optim.AdamW's conventions (ε after bias correction, decay before the update), followed
+    exactly and declared."""
+
+    name = "declared-torch-adamw"
+    optimizer_variant = TORCH_ADAMW
+    declares = {"adamw": TORCH_ADAMW}
+
+
+class ClaimsEpsAfterAdapter(_VariantAdapter):
+    """Declares ε after bias correction, but follows the spec (ε before it)."""
+
+    name = "claims-eps-after"
+    declares = {"adamw": EpsAfterAdapter.optimizer_variant}
+
+
+class DeclaredOffByOneAdapter(OffByOneScheduleAdapter):
+    """Every schedule one step late, declared for linear."""
+
+    name = "declared-off-by-one"
+    declares = {"linear": OffByOneScheduleAdapter.schedule_variant}
+
+
+class UnknownConventionAdapter(_VariantAdapter):
+    """Declares a convention value the spec does not name."""
+
+    name = "unknown-convention"
+    declares = {"adamw": {"eps_placement": "sideways"}}
 
 
 class _StepDefectAdapter(ReferenceAdapter):
@@ -127,3 +163,20 @@ class WrongShapeAdapter(_StepDefectAdapter):
 
     def defect(self, params: dict[str, np.ndarray]) -> dict[str, Any]:
         return {n: np.append(np.ravel(p), 0.0) for n, p in params.items()}
+
+
+class NoisyAdapter(_StepDefectAdapter):
+    """Every param off by ``relative`` float64 ε of itself after each step (a precision loss)."""
+
+    name = "noisy"
+    relative = 64.0
+
+    def defect(self, params: dict[str, np.ndarray]) -> dict[str, Any]:
+        return {n: p + self.relative * 2.0**-52 * np.abs(p) for n, p in params.items()}
+
+
+class VeryNoisyAdapter(NoisyAdapter):
+    """The same precision loss, 10⁵ times larger."""
+
+    name = "very-noisy"
+    relative = NoisyAdapter.relative * 1e5

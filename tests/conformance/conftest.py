@@ -76,3 +76,15 @@ def cli_consoles(monkeypatch: pytest.MonkeyPatch, golden_root: Path) -> None:
     monkeypatch.setattr(cli, "errors", Console(stderr=True, width=250))
     monkeypatch.setenv("OPTIMSPEC_GOLDEN", str(golden_root))
     monkeypatch.delenv("OPTIMSPEC_ADAPTER", raising=False)
+
+
+@pytest.fixture()
+def cli_consoles(monkeypatch: pytest.MonkeyPatch, golden_root: Path) -> None:
+    """The CLI's consoles wide (no wrapping in assertions), and the small golden tree as the default root."""
+    from rich.console import Console
+
+    from optimspec.conformance import cli
+
+    monkeypatch.setattr(cli, "console", Console(width=250))
+    monkeypatch.setattr(cli, "errors", Console(stderr=True, width=250))
+    monkeypatch.setenv("OPTIMSPEC_GOLDEN", str(golden_root))

@@ -196,10 +196,15 @@ def test_report_formats(two_reports: tuple[Path, Path]) -> None:
 
 def test_report_diff(two_reports: tuple[Path, Path]) -> None:
     old, new = two_reports
-    result = invoke("report", "diff", old, new)
+    result = invoke("report", "diff", old, new, "--format", "plain")
     assert_exit(result, 1)
-    assert "regressions (4)" in result.output and f"{TINY_GRADS}: pass → fail" in result.output
+    line = next(line for line in result.output.splitlines() if TINY_GRADS in line)
+    assert line.startswith("regression") and "pass → fail" in line and "behaves like eps_placement=after_bias_correction" in line
+    assert result.output.rstrip().endswith("4 regressions (4 worse outcome, 3 error growth), 0 improvements, 0 changed, 0 added (error growth threshold 10×)")
     assert_exit(invoke("report", "diff", new, old), 0)
+    data = json.loads(invoke("report", "diff", old, new, "--format", "json").output)
+    assert data["summary"] == {"regression": 4, "improvement": 0, "changed": 0, "added": 0}
+    assert "| regression | " + TINY_GRADS in invoke("report", "diff", old, new, "--format", "markdown").output
 
 
 def test_report_rejects_other_files(tmp_path: Path) -> None:

@@ -74,11 +74,19 @@ def test_parse_a_valid_file() -> None:
         ('match = "optim/*"\nkind = "numerics"\noutcome = "tolerance"\nreason = "r"\ntolerance = inf\n', "positive, finite budget"),
         (BASE + "[divergence.when]\ndtype = ['float128']\n", "`when.dtype` must be a list of dtype names"),
         (BASE + "[divergence.when]\nversions = { torch = 2 }\n", "`when.versions.torch` must be a string"),
+        (BASE + "[divergence.when]\nbehaves_like = 'eps_placement=sideways'\n", "`when.behaves_like` eps_placement='sideways' is not one of before_bias_correction, after_bias_correction"),
+        (BASE + "[divergence.when]\nbehaves_like = 'eps_place=after_bias_correction'\n", "'eps_place=after_bias_correction' is not axis=value with a known axis"),
+        (BASE + "[divergence.when]\nbehaves_like = 3\n", "`when.behaves_like` must be"),
+        (BASE + "[divergence.when]\nmax_error = -1\n", "`when.max_error` must be a positive, finite error in ε·S"),
+        (BASE + "[divergence.when]\nmax_error = 'big'\n", "`when.max_error` must be a positive, finite error in ε·S"),
+        (BASE.replace('"xfail"', '"skip"') + "[divergence.when]\nmax_error = 10.0\n", "need outcome = \"xfail\" or \"tolerance\""),
     ],
     ids=[
         "no-match", "no-reason", "blank-reason", "bad-kind", "bad-outcome", "bug-without-link", "tolerance-missing", "tolerance-negative",
         "tolerance-with-xfail", "unknown-key", "strict-not-bool", "review-by-not-date", "unknown-condition", "bad-specifier", "dtype-not-list",
         "review-by-datetime", "review-by-time", "tolerance-inf", "unknown-dtype", "version-not-string",
+        "behaves-like-unknown-value", "behaves-like-unknown-axis", "behaves-like-not-text", "max-error-negative", "max-error-not-number",
+        "conditions-on-skip",
     ],
 )
 def test_malformed_entries_are_named(entry: str, complaint: str) -> None:
@@ -134,10 +142,48 @@ def test_lookup_takes_the_last_applicable_entry(tmp_path: Path) -> None:
     user = tmp_path / "user.toml"
     user.write_text('[[divergence]]\nmatch = "optim/adamw/*"\nkind = "convention"\noutcome = "skip"\nreason = "mine"\n')
     layered = divergences.load(None, [shipped, user])
-    assert layered.lookup("optim/adamw/x", "float32", {}).outcome == "skip"
-    assert layered.lookup("optim/adafactor/x", "float32", {}).outcome == "xfail"
-    assert layered.lookup("sched/linear/x", "float64", {}) is None
+    assert [e.outcome for e in layered.lookup("optim/adamw/x", "float32", {})] == ["skip"]
+    assert [e.outcome for e in layered.lookup("optim/adafactor/x", "float32", {})] == ["xfail"]
+    assert layered.lookup("sched/linear/x", "float64", {}) == ()
     assert [f.path for f in layered.files] == [str(shipped), str(user)]
+
+
+CONDITIONAL = BASE + "[divergence.when]\nbehaves_like = 'decay_order=before_update, eps_placement=after_bias_correction'\nmax_error = 1e3\n"
+
+
+def test_conditions_on_the_diagnosis_and_the_error_parse_and_report() -> None:
+    (entry,) = parse("[[divergence]]\n" + CONDITIONAL).entries
+    assert entry.conditional and entry.behaves_like == {"eps_placement=after_bias_correction", "decay_order=before_update"}
+    assert entry.max_error == 1e3
+    assert entry.as_dict()["when"] == {"behaves_like": ["decay_order=before_update", "eps_placement=after_bias_correction"], "max_error": 1e3}
+    as_list = parse("[[divergence]]\n" + BASE + "[divergence.when]\nbehaves_like = ['eps_placement=after_bias_correction']\n").entries[0]
+    assert as_list.behaves_like == {"eps_placement=after_bias_correction"} and as_list.max_error is None
+
+
+@pytest.mark.parametrize(
+    ("passed", "named", "error", "holds"),
+    [
+        (False, {"eps_placement=after_bias_correction", "decay_order=before_update"}, 37.0, True),
+        (False, {"eps_placement=after_bias_correction", "decay_order=before_update"}, 2e3, False),
+        (False, {"eps_placement=after_bias_correction"}, 37.0, False),
+        (False, set(), 37.0, False),
+        (False, {"eps_placement=after_bias_correction", "decay_order=before_update"}, None, False),
+        (True, set(), 0.5, True),
+    ],
+    ids=["named-within-cap", "grew-past-cap", "other-diagnosis", "unexplained", "crashed", "passes"],
+)
+def test_a_conditional_entry_excuses_only_the_failure_it_was_written_for(passed: bool, named: set[str], error: float | None, holds: bool) -> None:
+    (entry,) = parse("[[divergence]]\n" + CONDITIONAL).entries
+    assert entry.holds(passed, frozenset(named), error) is holds
+
+
+def test_a_conditional_entry_falls_back_to_the_entry_before_it() -> None:
+    broad = "[[divergence]]\n" + BASE.replace('reason = "r"', 'reason = "broad"')
+    layered = DivergenceSet((parse(broad + "\n[[divergence]]\n" + CONDITIONAL),))
+    candidates = layered.lookup("optim/adamw/x", "float64", {})
+    assert [e.reason for e in candidates] == ["broad", "r"]
+    assert divergences.decide(candidates, False, frozenset({"eps_placement=after_bias_correction"}), 5.0).reason == "broad"
+    assert divergences.decide(DivergenceSet((parse("[[divergence]]\n" + CONDITIONAL),)).lookup("optim/x", "float64", {}), False, frozenset(), 5.0) is None
 
 
 def test_warnings_for_unmatched_and_overdue_entries() -> None:
@@ -184,7 +230,7 @@ def test_an_adapter_ships_its_own_divergence_file(tmp_path: Path) -> None:
         assert len(layered.files) == 1 and layered.files[0].entries, f"{location!r} is loaded"
     layered = divergences.load("mylib", [user], adapter=_OwnFileAdapter(own))
     assert [f.path for f in layered.files] == [str(own), str(user)], "its own file first, user files on top"
-    assert layered.lookup("optim/adamw/x/f32/y", "float32", {"torch": "2.13"}).outcome == "skip"
+    assert [e.outcome for e in layered.lookup("optim/adamw/x/f32/y", "float32", {"torch": "2.13"})] == ["skip"]
     assert divergences.load("mylib", [own], adapter=_OwnFileAdapter(own)).files == layered.files[:1], "the same bytes load once"
     with pytest.raises(divergences.DivergenceError, match="cannot read"):
         divergences.load("mylib", [], adapter=_OwnFileAdapter(tmp_path / "missing.toml"))

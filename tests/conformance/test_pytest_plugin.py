@@ -55,10 +55,21 @@ def test_xpass(run, pytester: pytest.Pytester, strict: str, outcomes: dict[str, 
     run("--optimspec-adapter", "reference", "--optimspec-select", CONVENTIONS, "--optimspec-divergences", toml).assert_outcomes(**outcomes)
 
 
-def test_declared_conventions_are_skipped_with_the_reason(run) -> None:  # type: ignore[no-untyped-def]
-    result = run("--optimspec-adapter", "broken_adapters:DeclaredEpsAfterAdapter", "--optimspec-select", "optim/adamw/conventions/f64/tiny*", "-rs")
-    result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["*not_applicable: declares eps_placement=after_bias_correction*"])
+def test_declared_conventions_are_checked(run) -> None:  # type: ignore[no-untyped-def]
+    select = ("--optimspec-select", "optim/adamw/conventions/f64/tiny*")
+    run("--optimspec-adapter", "broken_adapters:DeclaredEpsAfterAdapter", *select).assert_outcomes(passed=1)
+    result = run("--optimspec-adapter", "broken_adapters:ClaimsEpsAfterAdapter", *select)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["diagnosis: behaves like eps_placement=before_bias_correction (the spec's, not the declared after_bias_correction)"])
+
+
+def test_conditional_entries_decide_after_the_run(run, pytester: pytest.Pytester) -> None:  # type: ignore[no-untyped-def]
+    named = ENTRY.format(match=CONVENTIONS, outcome="xfail", extra="[divergence.when]\nbehaves_like = 'eps_placement=after_bias_correction'\n")
+    result = run("--optimspec-adapter", EPS_AFTER, "--optimspec-select", "optim/adamw/conventions/f64/*", "--optimspec-divergences", divergence_file(pytester, named))
+    result.assert_outcomes(xfailed=2)
+    other = named.replace("eps_placement=after_bias_correction", "decay_order=before_update")
+    result = run("--optimspec-adapter", EPS_AFTER, "--optimspec-select", "optim/adamw/conventions/f64/*", "--optimspec-divergences", divergence_file(pytester, other))
+    result.assert_outcomes(failed=2)
 
 
 def test_nothing_is_collected_without_an_adapter(run, pytester: pytest.Pytester) -> None:  # type: ignore[no-untyped-def]

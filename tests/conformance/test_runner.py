@@ -90,12 +90,58 @@ def test_wrong_shape_is_an_error(golden_files: list[golden.GoldenFile]) -> None:
     assert "shape [9], expected [8]" in result.message
 
 
-def test_declared_convention_is_not_applicable_but_still_measured(golden_files: list[golden.GoldenFile]) -> None:
+# --------------------------------------------------------------------------------------------------
+# declared conventions: checked, not excused
+# --------------------------------------------------------------------------------------------------
+
+
+def test_declaring_torch_adamw_conventions_and_following_them_passes_every_adamw_case(golden_files: list[golden.GoldenFile]) -> None:
+    """Every AdamW case is judged against the reference under the declared conventions: all pass,
+    none is not_applicable (on the previous main 7 failed, diagnosed as the declared convention,
+    and 17 were not_applicable)."""
+    results = runner.run(broken.DeclaredTorchAdamWAdapter(), golden_files, runner.Options(select=("optim/adamw/",)))
+    outcomes = Counter(r.outcome for r in results)
+    assert outcomes == {"pass": len(results)}, [(r.id, r.outcome, r.message, r.diagnosis) for r in results if r.outcome != "pass"]
+    assert len(results) > 30
+    assert {tuple(r.conventions.items()) for r in results if r.metric != "rejects"} == {tuple(broken.TORCH_ADAMW.items())}
+
+
+def test_a_declared_convention_is_checked(golden_files: list[golden.GoldenFile]) -> None:
     result = run_one(broken.DeclaredEpsAfterAdapter(), golden_files, TINY_GRADS)
-    assert result.outcome == "not_applicable"
-    assert "declares eps_placement=after_bias_correction" in result.message
-    assert result.diagnosis == "behaves like eps_placement=after_bias_correction", "the measured convention must be reported"
-    assert not result.failing
+    assert (result.outcome, result.diagnosis) == ("pass", "")
+    assert result.conventions == {"eps_placement": "after_bias_correction"}
+    assert result.as_dict()["conventions"] == {"eps_placement": "after_bias_correction"}, "reports say which conventions judged the case"
+
+
+def test_a_declared_convention_that_is_not_followed_fails(golden_files: list[golden.GoldenFile]) -> None:
+    result = run_one(broken.ClaimsEpsAfterAdapter(), golden_files, TINY_GRADS)
+    assert result.outcome == "fail" and result.failing
+    assert result.diagnosis == "behaves like eps_placement=before_bias_correction (the spec's, not the declared after_bias_correction)"
+
+
+def test_a_declared_schedule_convention_is_checked(golden_files: list[golden.GoldenFile]) -> None:
+    results = runner.run(broken.DeclaredOffByOneAdapter(), golden_files, runner.Options(select=("sched/linear/",)))
+    assert Counter(r.outcome for r in results if r.metric != "rejects") == {"pass": len([r for r in results if r.metric != "rejects"])}
+    assert all(r.conventions == {"step_offset": "1"} for r in results if r.metric != "rejects")
+
+
+def test_an_unknown_declared_convention_breaks_the_adapter_up_front(golden_files: list[golden.GoldenFile]) -> None:
+    with pytest.raises(runner.AdapterBroken, match=r"algorithms\['adamw'\]\.variant: adamw: convention eps_placement='sideways' is not one of before_bias_correction, after_bias_correction"):
+        runner.run(broken.UnknownConventionAdapter(), golden_files)
+
+
+def test_expected_values_under_a_declared_variant_are_the_reference_s_and_cached(golden_files: list[golden.GoldenFile]) -> None:
+    from optimspec.conformance import decode, expected
+    from optimspec.reference import run as ref
+
+    case = runner.find_case(golden_files, LARGE_DECAY)
+    first = expected.optimizer_expectation(case, broken.TORCH_ADAMW)
+    assert expected.optimizer_expectation(case, dict(broken.TORCH_ADAMW)) is first, "computed once per case and variant"
+    assert expected.optimizer_expectation(case, {"eps_placement": "before_bias_correction"}) is expected.optimizer_expectation(case), "the spec's values written out are the spec"
+    trajectory = ref.optimizer_trajectory("adamw", decode.decode_tensors(case.raw["params"]), decode.grads(case), case.hparams(), variant=broken.TORCH_ADAMW, dtype="float64")
+    for t, checkpoint in first.checkpoints.items():
+        for name, value in checkpoint["params"].items():
+            assert (value == trajectory[t].params[name]).all(), f"step {t} {name}: not the reference's trajectory under the variant"
 
 
 class _NoSchedules(ReferenceAdapter):
@@ -179,9 +225,9 @@ def test_tolerance_override_on_a_passing_case_is_reported_as_such(golden_files: 
     assert run_one(ReferenceAdapter(), golden_files, TINY_GRADS, known(entry("optim/*", "tolerance", "tolerance = 64.0"))).outcome == "pass_with_override"
 
 
-def test_divergences_do_not_hide_declared_conventions(golden_files: list[golden.GoldenFile], known: KnownFactory) -> None:
+def test_an_entry_over_a_declared_convention_that_passes_is_an_xpass(golden_files: list[golden.GoldenFile], known: KnownFactory) -> None:
     result = run_one(broken.DeclaredEpsAfterAdapter(), golden_files, TINY_GRADS, known(entry("optim/*", "xfail")))
-    assert result.outcome == "not_applicable"
+    assert result.outcome == "xpass" and result.failing, "a declared convention needs no divergence entry"
 
 
 def test_later_entries_win(golden_files: list[golden.GoldenFile], known: KnownFactory) -> None:
@@ -201,3 +247,18 @@ def test_run_warnings(golden_files: list[golden.GoldenFile], known: KnownFactory
     ]
     assert [r.outcome for r in record.results] == ["xpass", "xpass"]
     assert len(record.failing) == 2
+
+
+def test_explain_diffs_against_what_a_declared_adapter_was_judged_under(golden_files: list[golden.GoldenFile]) -> None:
+    from rich.console import Console
+
+    from optimspec.conformance import explain
+
+    adapter = broken.DeclaredEpsAfterAdapter()
+    case = runner.find_case(golden_files, TINY_GRADS)
+    result = run_one(adapter, golden_files, TINY_GRADS)
+    tables = explain.diff_tables(case, adapter.capabilities(), result)
+    assert tables and not any(t.failing for t in tables), "the diff is against the reference under the declared convention"
+    console = Console(record=True, width=200)
+    explain.describe_result(case, adapter.capabilities(), result, console)
+    assert "judged under the declared conventions eps_placement=after_bias_correction" in console.export_text()

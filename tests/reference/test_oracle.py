@@ -21,7 +21,7 @@ import math
 import pytest
 
 from optimspec.conformance import compare, golden
-from optimspec.conformance.runner import decode_state, decode_tensors, iter_cases
+from optimspec.conformance.decode import decode_inputs, decode_state, decode_tensors, iter_cases
 from optimspec.reference import registry
 from optimspec.reference import run as ref
 from optimspec.reference._dtypes import EPS
@@ -43,10 +43,8 @@ def _ulp_distance(a: float, b: float) -> float:
 def test_schedule_agrees_with_oracle(case) -> None:
     expected = golden.decode_tensor(case.raw["expected"])
     inputs = case.raw["steps"] if "steps" in case.raw else case.raw["inputs"]
-    from optimspec.conformance.runner import _decode_inputs
-
     if "inputs" in case.raw:
-        inputs = _decode_inputs(inputs)
+        inputs = decode_inputs(inputs)
     oracle = ref.schedule_values(case.algorithm, inputs, case.hparams(), nx=ORACLE)
     if ref.is_step_schedule(case.algorithm):
         worst = max(_ulp_distance(float(a), float(b)) for a, b in zip(expected.ravel(), oracle.ravel()))

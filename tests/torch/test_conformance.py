@@ -15,7 +15,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from optimspec.conformance import compare, golden, runner
+from optimspec.conformance import compare, decode, golden, runner
 from optimspec.conformance.adapters.torch_helpers import LambdaScheduleRunner
 from optimspec.conformance.adapters.base import Unsupported
 from optimspec.conformance.adapters.optimspec_torch import PATHS, OptimspecTorchAdapter
@@ -162,7 +162,7 @@ def _values(adapter, case: runner.Case) -> np.ndarray | None:
         schedule = adapter.make_schedule(case.algorithm, case.hparams())
     except Unsupported:
         return None
-    return np.asarray(schedule.values(runner._schedule_inputs(case)), dtype=np.float64)
+    return np.asarray(schedule.values(decode.schedule_inputs(case)), dtype=np.float64)
 
 
 def _bits(values: np.ndarray) -> np.ndarray:
@@ -174,7 +174,7 @@ def test_jumping_over_long_gaps_gives_the_walked_values():
     for case_id in ("sched/cosine/boundaries/w100-t1000", "sched/polynomial/boundaries/w100-t1000"):
         case = next(c for c in SCHEDULE_CASES if c.id == case_id)
         build = OURS.make_schedule(case.algorithm, case.hparams()).build
-        steps = runner._schedule_inputs(case)
+        steps = decode.schedule_inputs(case)
         jumped = LambdaScheduleRunner(build, max_walk=0).values(steps)
         walked = LambdaScheduleRunner(build, max_walk=10**9).values(steps)
         assert max(steps) >= 2000 and (_bits(jumped) == _bits(walked)).all()
