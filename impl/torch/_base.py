@@ -134,13 +134,13 @@ class SpecOptimizer(Optimizer):
 
     Subclasses implement :meth:`_check_group`, which raises ``ValueError`` naming the argument, and
     :meth:`_state_slots`, which declares the state a stepped param holds. ``_LEGACY_GROUP_KEYS``:
-    group keys a checkpoint may lack (one written by transformers has no ``impl``); a loaded group
-    keeps this optimizer's value for them. The zero-gradient step that
+    optimspec's own group keys, which a checkpoint written by transformers (or an earlier optimspec)
+    lacks; a loaded group keeps this optimizer's value for them. The zero-gradient step that
     ``torch.distributed.checkpoint`` takes to create state changes nothing else
     (:func:`~._distributed.guard_checkpoint_state_init`).
     """
 
-    _LEGACY_GROUP_KEYS: frozenset[str] = frozenset()
+    _LEGACY_GROUP_KEYS = frozenset({"impl", "master_weights"})
     _TORCH_GROUP_KEYS = frozenset({"differentiable"})  # added to ``defaults`` by torch's __setstate__
 
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:

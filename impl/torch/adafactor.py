@@ -191,9 +191,6 @@ class Adafactor(SpecOptimizer):
         _checks.real(owner, "weight_decay", group["weight_decay"], low=0.0)
         _checks.one_of(owner, "impl", group["impl"], IMPLS)
 
-    # Checkpoints of earlier optimspec versions hold no "master_weights"; a loaded group keeps this optimizer's value
-    _LEGACY_GROUP_KEYS = frozenset({"master_weights"})
-
     def _state_slots(self, p: torch.Tensor, group: Mapping[str, Any]) -> dict[str, Slot]:
         """As ``_init_state`` creates them, in the (upcast) gradient's dtype, and the master copy."""
         dtype, shape = compute_dtype(p.dtype), tuple(p.shape)

@@ -149,9 +149,6 @@ class AdamW(SpecOptimizer):
         _checks.one_of(owner, "impl", group["impl"], IMPLS)
         _checks.boolean(owner, "master_weights", group["master_weights"])
 
-    # transformers' AdamW saved neither; a loaded group without them keeps this optimizer's values
-    _LEGACY_GROUP_KEYS = frozenset({"impl", "master_weights"})
-
     def _state_slots(self, p: torch.Tensor, group: Mapping[str, Any]) -> dict[str, Slot]:
         moment = Slot.tensor(p.shape, compute_dtype(p.dtype))
         return {"step": COUNTER, "exp_avg": moment, "exp_avg_sq": moment, **master_slots(p, group)}

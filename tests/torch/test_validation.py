@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 
 import pytest
@@ -296,10 +297,36 @@ def test_load_state_dict_accepts_its_own_and_a_fresh_state(cls):
     assert target.state_dict()["state"][0]["step"] == 1
 
 
-def test_load_state_dict_accepts_a_transformers_adamw_checkpoint_without_impl():
+def test_load_state_dict_accepts_a_transformers_adamw_checkpoint_without_optimspec_keys():
     source, _ = _stepped(ot.AdamW)
     saved = source.state_dict()
-    del saved["param_groups"][0]["impl"]  # transformers' AdamW has no implementation paths
-    target, _ = _stepped(ot.AdamW, impl="per_tensor")
+    for key in ("impl", "master_weights"):  # transformers' AdamW had neither
+        del saved["param_groups"][0][key]
+    target, _ = _stepped(ot.AdamW, impl="per_tensor", master_weights=True)
     target.load_state_dict(saved)
-    assert target.param_groups[0]["impl"] == "per_tensor"  # the loading optimizer's own choice
+    group = target.param_groups[0]
+    assert (group["impl"], group["master_weights"]) == ("per_tensor", True), "the loading optimizer's own choices must be kept"
+
+
+def test_a_transformers_adafactor_checkpoint_loads_and_continues_bit_identically():
+    def params():
+        return [torch.nn.Parameter(torch.linspace(-1, 1, 6).reshape(2, 3)), torch.nn.Parameter(torch.linspace(0.5, 1, 3))]
+
+    def step(optimizer, ps, scale):
+        for p in ps:
+            p.grad = torch.cos(scale * torch.arange(p.numel(), dtype=p.dtype)).reshape(p.shape)
+        optimizer.step()
+
+    theirs = params()
+    upstream = hf.Adafactor(theirs, lr=1e-2, relative_step=False, scale_parameter=True)
+    step(upstream, theirs, 1.0)
+    ours = [torch.nn.Parameter(p.detach().clone()) for p in theirs]
+    optimizer = ot.Adafactor(ours, lr=1e-2, relative_step=False, scale_parameter=True, impl="per_tensor")
+    checkpoint = io.BytesIO()
+    torch.save(upstream.state_dict(), checkpoint)  # a real checkpoint: no tensor shared with upstream's state
+    checkpoint.seek(0)
+    optimizer.load_state_dict(torch.load(checkpoint, weights_only=True))  # no "impl", no "master_weights"
+    step(upstream, theirs, 2.0)
+    step(optimizer, ours, 2.0)
+    for mine, upstreams in zip(ours, theirs):
+        assert torch.equal(mine, upstreams), f"after resuming from transformers' state: {mine.tolist()} != {upstreams.tolist()}"
