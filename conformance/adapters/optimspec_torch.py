@@ -216,20 +216,21 @@ class OptimspecTorchAdapter:
     """optimspec.torch's optimizers and schedules on the paths of ``variant`` (a key of :data:`PATHS`).
 
     The default variant covers everything; a path variant covers only the optimizers that have that
-    path (their schedules and the other optimizers are the default adapter's).
+    path (their schedules and the other optimizers are the default adapter's). ``device``: where
+    the optimizers' params live (``"cuda"`` runs the CUDA paths; the built-in adapters use the CPU).
     """
 
-    def __init__(self, variant: str = "default") -> None:
+    def __init__(self, variant: str = "default", device: str = "cpu") -> None:
         if variant not in PATHS:
             raise ValueError(f"variant={variant!r} is not one of {', '.join(PATHS)}")
-        self.variant = variant
-        self.name = "optimspec.torch" if variant == "default" else f"optimspec.torch-{variant}"
+        self.variant, self.device = variant, device
+        self.name = ("optimspec.torch" if variant == "default" else f"optimspec.torch-{variant}") + ("" if device == "cpu" else f"@{device}")
 
     def info(self) -> dict[str, Any]:
         from importlib.metadata import version
 
         versions = {**torch_versions(), "optimspec": version("optimspec")}
-        return {"name": self.name, "framework": "optimspec.torch", "impl": self.variant, "versions": versions, "device": "cpu"}
+        return {"name": self.name, "framework": "optimspec.torch", "impl": self.variant, "versions": versions, "device": self.device}
 
     def _notes(self, algorithm: str, cls_name: str) -> str:
         impl = PATHS[self.variant].get(algorithm)
@@ -269,7 +270,7 @@ class OptimspecTorchAdapter:
         # an invalid hyperparameter raises ValueError here, at make_optimizer.
         return ResumingStepper(
             algorithm, cls, _native, state_map, hparams, param_groups, dtype, extra={"impl": impl} if impl else None,
-            spec_defaults=False, master_weights=True,
+            spec_defaults=False, master_weights=True, device=self.device,
         )
 
     # -- schedules ---------------------------------------------------------------------------------

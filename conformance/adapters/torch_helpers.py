@@ -198,7 +198,7 @@ class TorchStepper:
     their arguments (timm's Adafactor turns ``lr=None`` into ``relative_step`` and ``betas`` into
     ``beta1``), and a group dict must hold the transformed keys. A case with ``master_weights=True``
     is :class:`Unsupported` unless the peer has that option (``master_weights=True`` here:
-    ``translate`` then passes it on).
+    ``translate`` then passes it on). Params and gradients live on ``device`` (a torch device name).
     """
 
     def __init__(
@@ -214,10 +214,11 @@ class TorchStepper:
         *,
         spec_defaults: bool = True,
         master_weights: bool = False,
+        device: str = "cpu",
     ) -> None:
         if not master_weights:
             refuse_master_weights(hparams, param_groups)
-        self.cls, self.state_map, self.dtype = cls, state_map, dtype
+        self.cls, self.state_map, self.dtype, self.device = cls, state_map, dtype, device
         self.groups = param_groups
         self.extra = dict(extra or {})  # constructor-only kwargs (torch's foreach / fused flags)
         given = group_hparams(hparams, param_groups)
@@ -238,7 +239,7 @@ class TorchStepper:
     # -- construction ------------------------------------------------------------------------------
 
     def _build(self, params: Tensors) -> None:
-        self.tensors = {n: to_torch(p, self.dtype).requires_grad_(True) for n, p in params.items()}
+        self.tensors = {n: to_torch(p, self.dtype).to(self.device).requires_grad_(True) for n, p in params.items()}
         self.optimizer = self.new_optimizer()
 
     def new_optimizer(self) -> Any:
@@ -282,7 +283,7 @@ class TorchStepper:
 
         for name, tensor in self.tensors.items():
             grad = grads.get(name)
-            tensor.grad = None if grad is None else to_torch(grad, self.dtype)
+            tensor.grad = None if grad is None else to_torch(grad, self.dtype).to(self.device)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.optimizer.step()

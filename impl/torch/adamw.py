@@ -2,8 +2,9 @@
 
 Three implementation paths compute the same step (``AdamW(..., impl=...)``):
 
-* ``"fused"`` (default): optimspec's compiled CPU kernel, the whole step in one pass over memory
-  (:func:`_fused_update`); the foreach path where the kernel does not apply.
+* ``"fused"`` (default): the whole step in one pass over memory (:func:`_fused_update`):
+  optimspec's compiled kernel on the CPU, torch's fused AdamW kernel on CUDA; the foreach path
+  where neither applies.
 * ``"foreach"``: the multi-tensor ``torch._foreach_*`` ops, in the per-tensor path's order.
 * ``"per_tensor"``: transformers' own for-loop, operation for operation: bit-identical to
   transformers' AdamW for float32 and float64 params.
@@ -20,7 +21,7 @@ from typing import Any
 import torch
 
 from . import _checks, _kernels
-from ._base import COUNTER, HALF_DTYPES, MASTER_PARAM, Slot, SpecOptimizer, compute_dtype, ensure_master, float32_work, kernel_takes, master_slots, write_back
+from ._base import COUNTER, HALF_DTYPES, KERNEL_DTYPES, PLAIN_TENSORS, MASTER_PARAM, Slot, SpecOptimizer, compute_dtype, ensure_master, float32_work, kernel_takes, master_slots, write_back
 
 #: The selectable implementation paths, the default first.
 IMPLS = ("fused", "foreach", "per_tensor")
@@ -57,10 +58,11 @@ class AdamW(SpecOptimizer):
 
     * ``"fused"`` (default): the step above in one pass over memory, in a C kernel compiled for
       this CPU on first use (:mod:`optimspec.torch._kernels`), one IEEE rounding per operation in
-      the order above; in float64 that is the spec's reference value bit for bit. Tensors the kernel
-      does not take (CUDA, non-contiguous, subclasses such as DTensors; half params go through it
-      one by one, as their master copies or float32 copies), and all tensors where no C compiler
-      is available, take the foreach path.
+      the order above; in float64 that is the spec's reference value bit for bit. CUDA tensors go
+      through torch's own fused AdamW kernel, driven to compute this step up to rounding. Tensors
+      neither takes (non-contiguous, subclasses such as DTensors), and CPU tensors where no C
+      compiler is available, take the foreach path. Half params go through them one by one, as
+      their master copies or float32 copies.
     * ``"foreach"``: torch's multi-tensor ``_foreach_*`` ops, in the order above.
     * ``"per_tensor"``: transformers' own loop of torch ops.
 
@@ -272,43 +274,109 @@ def _foreach_math(
 
 
 def _fused_update(batch: _Batch, h: _Hyper) -> None:
-    """optimspec's fused CPU kernel (``kernels.c``): the whole step in one pass over memory.
+    """The whole step in one pass over memory, by the fastest kernel that takes each tensor.
 
-    It runs the operations of :func:`_per_tensor_update` in the same order, one rounding each, on
-    the tensors it takes (:func:`~optimspec.torch._base.kernel_takes`) in one call per dtype; the
-    others, and every tensor where the kernels cannot be built, take the foreach path. A half param
-    is stepped on its own (its master copy or a float32 copy of it, and a float32 copy of its
-    gradient; the param is rounded at once), so no temporary outgrows one tensor.
+    Plain contiguous CPU tensors (:func:`~optimspec.torch._base.kernel_takes`) go through
+    optimspec's fused CPU kernel (``kernels.c``), which runs the operations of
+    :func:`_per_tensor_update` in the same order, one rounding each, in one call per dtype. Plain
+    dense tensors on a CUDA device go through torch's own fused AdamW kernel, driven to compute this
+    step (:func:`_torch_fused_math`). The rest, every tensor under ``torch.compile``, and the CPU
+    tensors where the kernels cannot be built take the foreach path. A half param is stepped on its
+    own (its master copy or a float32 copy of it, and a float32 copy of its gradient; the param is
+    rounded at once), so no temporary outgrows one tensor.
     """
-    library = _kernels.library()
-    if library is None or torch.compiler.is_compiling():  # dynamo cannot trace a ctypes call
+    if torch.compiler.is_compiling():  # dynamo cannot trace a ctypes call
         _foreach_update(batch, h)
         return
-    kernel: dict[torch.dtype, tuple[list[Any], ...]] = {}
-    rest: tuple[list[Any], ...] = ([], [], [], [], [])
-    for p, g, m, v, s, master in zip(batch.params, batch.grads, batch.exp_avgs, batch.exp_avg_sqs, batch.step_sizes(h), batch.masters):
+    library = _kernels.library()
+    whole: tuple[list[Any], ...] = ([], [], [], [], [])
+    for p, g, m, v, step, master in zip(batch.params, batch.grads, batch.exp_avgs, batch.exp_avg_sqs, batch.steps, batch.masters):
         if p.dtype in HALF_DTYPES:
             (work,), (g32,) = float32_work([p], [g], [master])
-            _run_kernel_or_foreach(library, [work], [g32], [m], [v], [s], h)
+            _fused_math(library, [work], [g32], [m], [v], [step], h)
             write_back([p], [work])
-            continue
-        columns = kernel.setdefault(p.dtype, ([], [], [], [], [])) if kernel_takes(p, g, m, v) else rest
-        for column, value in zip(columns, (p, g, m, v, s)):
-            column.append(value)
-    for dtype, columns in kernel.items():
+        else:
+            for column, value in zip(whole, (p, g, m, v, step)):
+                column.append(value)
+    if whole[0]:
+        _fused_math(library, *whole, h)
+
+
+def _fused_math(
+    library: Any, params: list[torch.Tensor], grads: list[torch.Tensor], exp_avgs: list[torch.Tensor],
+    exp_avg_sqs: list[torch.Tensor], steps: list[int], h: _Hyper,
+) -> None:
+    """Deal the tensors to optimspec's CPU kernel, torch's fused kernel or the foreach ops."""
+    ours: dict[torch.dtype, tuple[list[Any], ...]] = {}
+    torchs: tuple[list[Any], ...] = ([], [], [], [], [])
+    rest: tuple[list[Any], ...] = ([], [], [], [], [])
+    routable = _torch_fused_routable(h)
+    for p, g, m, v, step in zip(params, grads, exp_avgs, exp_avg_sqs, steps):
+        if library is not None and kernel_takes(p, g, m, v):
+            columns, value = ours.setdefault(p.dtype, ([], [], [], [], [])), h.step_size(step)
+        elif routable and _torch_fused_takes(p, g, m, v):
+            columns, value = torchs, step
+        else:
+            columns, value = rest, h.step_size(step)
+        for column, item in zip(columns, (p, g, m, v, value)):
+            column.append(item)
+    for dtype, columns in ours.items():
         _run_kernel(library, dtype, *columns, h)
+    if torchs[0]:
+        _torch_fused_math(*torchs, h)
     if rest[0]:
         _foreach_math(*rest, h)
 
 
-def _run_kernel_or_foreach(
-    library: Any, params: list[torch.Tensor], grads: list[torch.Tensor], exp_avgs: list[torch.Tensor],
-    exp_avg_sqs: list[torch.Tensor], step_sizes: list[float], h: _Hyper,
+#: The devices whose tensors go through torch's fused AdamW kernel (CPU tensors have optimspec's own).
+TORCH_FUSED_DEVICES = ("cuda",)
+
+
+def _torch_fused_routable(h: _Hyper) -> bool:
+    """Whether torch's kernel can express this step: its decay factor ``1 − lr_t·wd_t`` must be the
+    spec's ``1 − lr·weight_decay`` with ``lr_t > 0`` (see :func:`_torch_fused_math`), which fails
+    only for ``lr·weight_decay >= 1`` (a decay that zeroes or flips the params)."""
+    return h.lr * h.weight_decay < 1.0
+
+
+def _torch_fused_takes(param: torch.Tensor, *others: torch.Tensor) -> bool:
+    """Plain dense float32/float64 tensors of one dtype on one of :data:`TORCH_FUSED_DEVICES`."""
+    device, dtype = param.device, param.dtype
+    return (
+        device.type in TORCH_FUSED_DEVICES
+        and dtype in KERNEL_DTYPES
+        and all(t.device == device and t.dtype is dtype and type(t) in PLAIN_TENSORS and t.layout is torch.strided for t in (param, *others))
+    )
+
+
+def _torch_fused_math(
+    params: list[torch.Tensor], grads: list[torch.Tensor], exp_avgs: list[torch.Tensor],
+    exp_avg_sqs: list[torch.Tensor], steps: list[int], h: _Hyper,
 ) -> None:
-    if kernel_takes(params[0], grads[0], exp_avgs[0], exp_avg_sqs[0]):
-        _run_kernel(library, params[0].dtype, params, grads, exp_avgs, exp_avg_sqs, step_sizes, h)
-    else:
-        _foreach_math(params, grads, exp_avgs, exp_avg_sqs, step_sizes, h)
+    """Step with torch's fused AdamW kernel (``torch._fused_adamw_``), one call per device, dtype
+    and step count.
+
+    That kernel computes, given the step ``t`` (a float tensor per param, as torch.optim passes it),
+    ``p ← p·(1 − lr_t·wd_t) − lr_t/(1−β1ᵗ) · m / (√v/√(1−β2ᵗ) + ε_t)``. Driven with
+    ``ε_t = ε/√(1−β2ᵗ)``, ``lr_t = (1 − lr·wd)·s·(1−β1ᵗ)/√(1−β2ᵗ)`` and ``wd_t = lr·wd/lr_t``
+    (``wd_t = 0`` where ``lr_t = 0``, which then leaves the params as the spec does), that is the
+    spec's ``p ← (p − s·m/(√v + ε))·(1 − lr·wd)`` up to rounding, with ``s`` the spec's step size
+    (``lr`` when ``correct_bias=False``): it is judged by the goldens' teacher-forced budgets, not
+    bit for bit. Needs :func:`_torch_fused_routable`.
+    """
+    batches: dict[tuple[torch.device, torch.dtype, int], tuple[list[torch.Tensor], ...]] = {}
+    for p, g, m, v, step in zip(params, grads, exp_avgs, exp_avg_sqs, steps):
+        for column, tensor in zip(batches.setdefault((p.device, p.dtype, step), ([], [], [], [])), (p, g, m, v)):
+            column.append(tensor)
+    decay = h.lr * h.weight_decay if h.weight_decay > 0.0 else 0.0
+    for (device, _, step), (ps, gs, ms, vs) in batches.items():
+        correction1, root_correction2 = 1.0 - h.beta1**step, math.sqrt(1.0 - h.beta2**step)
+        lr = (1.0 - decay) * h.step_size(step) * correction1 / root_correction2
+        counters = torch.full((len(ps),), float(step), device=device).unbind()  # the kernel reads t, as torch.optim passes it
+        torch._fused_adamw_(
+            ps, gs, ms, vs, [], counters, lr=lr, beta1=h.beta1, beta2=h.beta2,
+            weight_decay=decay / lr if lr > 0.0 else 0.0, eps=h.eps / root_correction2, amsgrad=False, maximize=False,
+        )
 
 
 def _run_kernel(

@@ -65,6 +65,37 @@ def test_every_other_path_conforms(golden_files, variant):
     assert not _failing(results)
 
 
+def test_the_torch_fused_route_passes_the_adamw_goldens_on_the_cpu(golden_files, monkeypatch):
+    """AdamW's fused path hands CUDA tensors to torch's fused kernel with transformed
+    hyperparameters. torch has the same kernel on the CPU, so routing CPU tensors there (and
+    leaving optimspec's own kernel out) judges the transformation by every AdamW golden case. The
+    one difference is the CPU kernel's own: it computes m as lerp(m, g, 1−β1), which gives inf−inf =
+    NaN where m and g are both +inf; its CUDA kernel computes β1·m + (1−β1)·g, as the spec does, and
+    :func:`test_every_path_passes_the_goldens_on_cuda` holds it to every case there."""
+    from optimspec.torch import _kernels, adamw
+
+    monkeypatch.setattr(adamw, "TORCH_FUSED_DEVICES", ("cpu",))
+    monkeypatch.setattr(_kernels, "library", lambda: None)
+    routed = []
+    real = adamw._torch_fused_math
+    monkeypatch.setattr(adamw, "_torch_fused_math", lambda *args: routed.append(len(args[0])) or real(*args))
+    results = runner.run(OptimspecTorchAdapter(), golden_files, runner.Options(select=("optim/adamw/",), explain=False))
+    assert sum(routed) > 500, "the route must have stepped the tensors"
+    failing = _failing(results)
+    lerp_nan = {i for i, message in failing.items() if "/nan-inf-grads-" in i and "expected inf, got nan" in message}
+    assert set(failing) == lerp_nan and len(lerp_nan) == 4, failing
+    assert len([r for r in results if r.outcome == "pass"]) == len(results) - 4
+
+
+def test_the_torch_fused_route_leaves_a_decay_of_lr_wd_at_least_1_to_foreach():
+    """torch's kernel cannot express p ← (p − s·m/(√v+ε))·(1 − lr·wd) when lr·wd >= 1 (its lr_t
+    would be 0 or negative): such a group is not routed."""
+    from optimspec.torch.adamw import _Hyper, _torch_fused_routable
+
+    assert _torch_fused_routable(_Hyper(0.5, 0.9, 0.999, 1e-6, 1.9, True))
+    assert not _torch_fused_routable(_Hyper(0.5, 0.9, 0.999, 1e-6, 2.0, True))
+
+
 @pytest.mark.parametrize("cls_name", ["AdamW", "Adafactor"])
 def test_a_state_dict_that_drops_the_step_fails_the_check(golden_files, monkeypatch, cls_name):
     """The adapter resumes through state_dict()/load_state_dict() bytes after every step."""
