@@ -288,44 +288,56 @@ def _fused_update(batch: _Batch, h: _Hyper) -> None:
     if torch.compiler.is_compiling():  # dynamo cannot trace a ctypes call
         _foreach_update(batch, h)
         return
-    library = _kernels.library()
-    whole: tuple[list[Any], ...] = ([], [], [], [], [])
+    kernels = _Kernels(_kernels.library(), h, batch.steps)
     for p, g, m, v, step, master in zip(batch.params, batch.grads, batch.exp_avgs, batch.exp_avg_sqs, batch.steps, batch.masters):
         if p.dtype in HALF_DTYPES:
             (work,), (g32,) = float32_work([p], [g], [master])
-            _fused_math(library, [work], [g32], [m], [v], [step], h)
+            single = _Kernels(kernels.library, h, (step,))
+            single.add(work, g32, m, v, step)
+            single.run()
             write_back([p], [work])
         else:
-            for column, value in zip(whole, (p, g, m, v, step)):
-                column.append(value)
-    if whole[0]:
-        _fused_math(library, *whole, h)
+            kernels.add(p, g, m, v, step)
+    kernels.run()
 
 
-def _fused_math(
-    library: Any, params: list[torch.Tensor], grads: list[torch.Tensor], exp_avgs: list[torch.Tensor],
-    exp_avg_sqs: list[torch.Tensor], steps: list[int], h: _Hyper,
-) -> None:
-    """Deal the tensors to optimspec's CPU kernel, torch's fused kernel or the foreach ops."""
-    ours: dict[torch.dtype, tuple[list[Any], ...]] = {}
-    torchs: tuple[list[Any], ...] = ([], [], [], [], [])
-    rest: tuple[list[Any], ...] = ([], [], [], [], [])
-    routable = _torch_fused_routable(h)
-    for p, g, m, v, step in zip(params, grads, exp_avgs, exp_avg_sqs, steps):
-        if library is not None and kernel_takes(p, g, m, v):
-            columns, value = ours.setdefault(p.dtype, ([], [], [], [], [])), h.step_size(step)
-        elif routable and _torch_fused_takes(p, g, m, v):
-            columns, value = torchs, step
+class _Kernels:
+    """Tensors dealt to optimspec's CPU kernel (per dtype), torch's fused kernel or the foreach
+    ops, then stepped by each in one call. Built per step: dealing is the per-tensor overhead."""
+
+    __slots__ = ("library", "h", "step_sizes", "routable", "ours", "torchs", "rest")
+
+    def __init__(self, library: Any, h: _Hyper, steps: Iterable[int]) -> None:
+        self.library, self.h = library, h
+        self.step_sizes = {step: h.step_size(step) for step in set(steps)}  # one per distinct step
+        self.routable = _torch_fused_routable(h)
+        self.ours: dict[torch.dtype, tuple[list[Any], ...]] = {}
+        self.torchs: tuple[list[Any], ...] = ([], [], [], [], [])
+        self.rest: tuple[list[Any], ...] = ([], [], [], [], [])
+
+    def add(self, p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, v: torch.Tensor, step: int) -> None:
+        if self.library is not None and kernel_takes(p, g, m, v):
+            columns = self.ours.get(p.dtype)
+            if columns is None:
+                columns = self.ours[p.dtype] = ([], [], [], [], [])
+            last = self.step_sizes[step]
+        elif self.routable and _torch_fused_takes(p, g, m, v):
+            columns, last = self.torchs, step
         else:
-            columns, value = rest, h.step_size(step)
-        for column, item in zip(columns, (p, g, m, v, value)):
-            column.append(item)
-    for dtype, columns in ours.items():
-        _run_kernel(library, dtype, *columns, h)
-    if torchs[0]:
-        _torch_fused_math(*torchs, h)
-    if rest[0]:
-        _foreach_math(*rest, h)
+            columns, last = self.rest, self.step_sizes[step]
+        columns[0].append(p)
+        columns[1].append(g)
+        columns[2].append(m)
+        columns[3].append(v)
+        columns[4].append(last)
+
+    def run(self) -> None:
+        for dtype, columns in self.ours.items():
+            _run_kernel(self.library, dtype, *columns, self.h)
+        if self.torchs[0]:
+            _torch_fused_math(*self.torchs, self.h)
+        if self.rest[0]:
+            _foreach_math(*self.rest, self.h)
 
 
 #: The devices whose tensors go through torch's fused AdamW kernel (CPU tensors have optimspec's own).
