@@ -29,12 +29,21 @@ Environment (an invalid value stops the run before any benchmark):
 peer); optimizer benchmarks add ``state_bytes``, ``peak_step_bytes``, ``largest_param_bytes`` and
 ``spec_state_bytes`` from the memory probe; schedule benchmarks add ``steps``. The run's JSON gets
 an ``"optimspec"`` object: the configuration and the kernels' build (``kernel_build_seconds``).
+
+:func:`measure_interleaved` times several implementations of one group in turns instead (one step
+of each per round): its benchmark is named ``GROUP (interleaved)`` and its ``extra_info`` holds
+``interleaved_group`` and, per label, the median, min, mean and IQR of that label's own step times.
+A drift of the machine's speed during a run (memory bandwidth shared with other guests moved one
+AdamW step from 31 to 49 ms within minutes here) then moves every implementation of the pair
+alike, so ``ratios.py`` checks the time targets on these.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -278,5 +287,54 @@ def measure(benchmark: BenchmarkFixture, bench_config: BenchConfig) -> Measure:
         warmup_rounds = bench_config.warmup_rounds if warmup_rounds is None else warmup_rounds
         benchmark.pedantic(step, rounds=rounds, warmup_rounds=warmup_rounds)
         return probe_calls + warmup_rounds + rounds
+
+    return run
+
+
+def _summary(samples: list[float]) -> dict[str, float | int | None]:
+    """Median, min, mean and IQR (``None`` below two samples) of one label's step times."""
+    quartiles = statistics.quantiles(samples, n=4) if len(samples) >= 2 else None
+    return {
+        "median": statistics.median(samples),
+        "min": min(samples),
+        "mean": statistics.fmean(samples),
+        "iqr": None if quartiles is None else quartiles[2] - quartiles[0],
+        "rounds": len(samples),
+    }
+
+
+@pytest.fixture
+def measure_interleaved(benchmark: BenchmarkFixture, bench_config: BenchConfig) -> Callable[..., int]:
+    """Time the ``steps`` of ``group`` (label -> step) in turns: each round steps every label once,
+    each timed on its own, and the label that goes first rotates, so no label always follows the
+    same one. Untimed first round, a timed probe round that sets the rounds, then the warmup
+    rounds, as :func:`measure`. Returns how many times each step ran at least."""
+
+    def run(steps: dict[str, Callable[[], object]], *, group: str) -> int:
+        labels = list(steps)
+        times: dict[str, list[float]] = {label: [] for label in labels}
+        rotation = itertools.count()
+
+        def one_round() -> None:
+            first = next(rotation) % len(labels)
+            for label in labels[first:] + labels[:first]:
+                start = time.perf_counter()
+                steps[label]()
+                times[label].append(time.perf_counter() - start)
+
+        benchmark.group = f"{group} (interleaved)"
+        benchmark.extra_info.update(label="interleaved", interleaved_group=group)
+        if benchmark.disabled:
+            benchmark.pedantic(one_round)
+            calls, rounds = 1, 1
+        else:
+            one_round()
+            start = time.perf_counter()
+            one_round()
+            rounds = bench_config.rounds_for(time.perf_counter() - start)
+            benchmark.pedantic(one_round, rounds=rounds, warmup_rounds=bench_config.warmup_rounds)
+            calls = 2 + bench_config.warmup_rounds + rounds
+        benchmark.extra_info["interleaved"] = {label: _summary(samples[-rounds:]) for label, samples in times.items()}
+        return calls
 
     return run

@@ -17,8 +17,10 @@ Gates come from the targets file (``--targets``, default ``targets.toml`` beside
     GROUP:LABEL/OTHER<=LIMIT     LABEL's time / OTHER's time must be <= LIMIT
     GROUP:LABEL<=LIMIT           LABEL's time / the group's baseline time must be <= LIMIT
 
-A targets file is a list of ``[[target]]`` tables (see :func:`load_targets`). A gate is checked in
-every run that has its group; a run without it, or a label, peer or memory figure the gate needs
+A targets file is a list of ``[[target]]`` tables (see :func:`load_targets`). A time gate takes
+its two times from the group's interleaved benchmark (``GROUP (interleaved)``: both implementations
+stepped in turns in one test) where that measured both, else from their own benchmarks; the
+verdict table says which (``measured``). A gate is checked in every run that has its group; a run without it, or a label, peer or memory figure the gate needs
 that a run lacks, is a ``missing`` verdict, which fails like a ratio above its limit.
 
 ``--json PATH`` writes every ratio (each label to each other label of its group, per run) and every
@@ -99,11 +101,13 @@ class Entry:
 
 @dataclass(frozen=True)
 class Group:
-    """One benchmark group of a run: each label's :class:`Entry`, and its baseline label."""
+    """One benchmark group of a run: each label's :class:`Entry`, its baseline label, and the
+    entries of the labels its interleaved benchmark stepped in turns (``interleaved``)."""
 
     name: str
     entries: dict[str, Entry]
     baseline: str | None
+    interleaved: dict[str, Entry] = field(default_factory=dict)
 
     def entry(self, label: str) -> Entry:
         """``label``'s entry; :class:`Missing` naming the known labels otherwise."""
@@ -124,6 +128,14 @@ class Group:
                 raise Missing(f"group {self.name!r} has no baseline; name one with --baseline or in the gate")
             other = self.baseline
         return self.time(label) / self.time(other)
+
+    def compared(self, label: str, other: str | None = None) -> tuple[float, str]:
+        """:meth:`ratio`, taken from the interleaved steps where both were measured there: the ratio
+        and ``"interleaved"`` or ``"separately"``."""
+        peer = other if other is not None else self.baseline
+        if label in self.interleaved and peer in self.interleaved:
+            return self.interleaved[label].seconds / self.interleaved[peer].seconds, "interleaved"
+        return self.ratio(label, other), "separately"
 
 
 @dataclass(frozen=True)
@@ -176,11 +188,13 @@ class Gate:
         other = match["other"].strip() if match["other"] else None
         return cls(text, match["group"].strip(), match["label"].strip(), other, limit)
 
-    def ratio(self, run: Run) -> float:
-        """The gate's ratio in ``run``; :class:`Missing` where the run lacks what it needs."""
+    def measure(self, run: Run) -> tuple[float, str]:
+        """The gate's ratio in ``run`` and how its figures were measured (``interleaved`` or
+        ``separately`` for time, ``memory probe`` otherwise); :class:`Missing` where the run lacks
+        what it needs."""
         group = run.group(self.group)
         if self.metric == "time":
-            return group.ratio(self.label, self.other)
+            return group.compared(self.label, self.other)
         entry = group.entry(self.label)
         numerator, denominator = {
             "peak-memory": ("peak_step_bytes", "largest_param_bytes"),
@@ -189,7 +203,7 @@ class Gate:
         top, bottom = getattr(entry, numerator), getattr(entry, denominator)
         if top is None or not bottom:
             raise Missing(f"{self.group}/{self.label} in {run.path} records no {numerator} and {denominator}")
-        return top / bottom
+        return top / bottom, "memory probe"
 
 
 @dataclass(frozen=True)
@@ -201,6 +215,7 @@ class GateResult:
     ratio: float | None
     verdict: str  # "pass", "fail" or "missing"
     reason: str = ""
+    measured: str = ""  # see Gate.measure
 
     @property
     def passed(self) -> bool:
@@ -217,11 +232,11 @@ def check_gates(gates: Iterable[Gate], runs: Sequence[Run]) -> list[GateResult]:
             results.append(GateResult(gate, None, None, "missing", f"no run has group {gate.group!r}"))
         for run in checked:
             try:
-                ratio = gate.ratio(run)
+                ratio, measured = gate.measure(run)
             except Missing as missing:
                 results.append(GateResult(gate, run, None, "missing", str(missing)))
                 continue
-            results.append(GateResult(gate, run, ratio, "pass" if ratio <= gate.limit else "fail"))
+            results.append(GateResult(gate, run, ratio, "pass" if ratio <= gate.limit else "fail", measured=measured))
     return results
 
 
@@ -344,8 +359,15 @@ def load_run(path: Path, stat: str = "median", baselines: dict[str, str] | None 
         data = json.loads(path.read_text())
         raws: list[dict[str, Any]] = data["benchmarks"]
         entries: dict[str, dict[str, Entry]] = {}
+        interleaved: dict[str, dict[str, Entry]] = {}
         recorded: dict[str, set[str]] = {}
         for raw in raws:
+            if "interleaved_group" in raw.get("extra_info", {}):
+                group, turns = _interleaved(path, raw, stat)
+                if group in interleaved:
+                    raise UsageError(f"{path}: group {group!r} has two interleaved benchmarks")
+                interleaved[group] = turns
+                continue
             group, label = raw.get("group") or "(no group)", _label(raw)
             if label in entries.setdefault(group, {}):
                 raise UsageError(f"{path}: label {label!r} appears twice in group {group!r}")
@@ -363,8 +385,24 @@ def load_run(path: Path, stat: str = "median", baselines: dict[str, str] | None 
         baseline = overrides.get(name) or (candidates[0] if candidates else None)
         if baseline is not None and baseline not in group_entries:
             raise UsageError(f"baseline {baseline!r} of group {name!r} was not measured in {path}")
-        groups[name] = Group(name, group_entries, baseline)
+        groups[name] = Group(name, group_entries, baseline, interleaved.pop(name, {}))
+    groups.update({name: Group(name, {}, None, turns) for name, turns in interleaved.items()})  # no benchmark of their own
     return Run(path, stat, groups, _describe(data))
+
+
+def _interleaved(path: Path, raw: dict[str, Any], stat: str) -> tuple[str, dict[str, Entry]]:
+    """The group and per-label entries of an interleaved benchmark (``conftest.measure_interleaved``)."""
+    extra = raw["extra_info"]
+    group, summaries = extra["interleaved_group"], extra.get("interleaved")
+    if not isinstance(group, str) or not isinstance(summaries, dict) or not summaries:
+        raise UsageError(f"{path}: interleaved benchmark {raw.get('name')!r} records no group and per-label times")
+    turns = {}
+    for label, summary in summaries.items():
+        seconds = summary.get(stat) if isinstance(summary, dict) else None
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not (seconds > 0 and math.isfinite(seconds)):
+            raise UsageError(f"{path}: interleaved {group!r}/{label!r} records {stat}={seconds!r}, not a positive time")
+        turns[str(label)] = Entry(float(seconds), _spread(summary))
+    return group, turns
 
 
 def _spread(stats: dict[str, Any]) -> float | None:
@@ -503,11 +541,14 @@ def _title(run: Run) -> str:
     return f"scale {run.scale}: {run.stat} time per call, ratio to the group's peer, state and peak step memory"
 
 
-def _gate_row(result: GateResult) -> tuple[str, str, str, str]:
+GATE_COLUMNS = ("gate", "scale", "ratio", "measured", "verdict")
+
+
+def _gate_row(result: GateResult) -> tuple[str, str, str, str, str]:
     scale = "-" if result.run is None else result.run.scale
     ratio = "-" if result.ratio is None else f"{result.ratio:.3f}"
     verdict = result.verdict if not result.reason else f"{result.verdict}: {result.reason}"
-    return result.gate.text, scale, ratio, verdict
+    return result.gate.text, scale, ratio, result.measured or "-", verdict
 
 
 def render_rich(console: Console, runs: Sequence[Run], results: Sequence[GateResult], noisy: float = DEFAULT_NOISY) -> None:
@@ -531,12 +572,12 @@ def render_rich(console: Console, runs: Sequence[Run], results: Sequence[GateRes
             console.print(note, style="yellow", markup=False, highlight=False)
     if results:
         gates = Table(title="targets")
-        for column in ("gate", "scale", "ratio", "verdict"):
+        for column in GATE_COLUMNS:
             gates.add_column(column)
         for result in results:
-            text, scale, ratio, verdict = map(escape, _gate_row(result))
+            *cells, verdict = map(escape, _gate_row(result))
             style = "green" if result.passed else "bold red"
-            gates.add_row(text, scale, ratio, f"[{style}]{verdict}[/{style}]")
+            gates.add_row(*cells, f"[{style}]{verdict}[/{style}]")
         console.print(gates)
 
 
@@ -556,8 +597,8 @@ def render_markdown(runs: Sequence[Run], results: Sequence[GateResult], noisy: f
             lines += ["", f"(!) {note}"]
         lines.append("")
     if results:
-        lines += ["| target | scale | ratio | verdict |", "|---|---:|---:|---|"]
-        lines += ["| `{}` | {} | {} | {} |".format(*_gate_row(result)) for result in results]
+        lines += ["| target | scale | ratio | measured | verdict |", "|---|---:|---:|---|---|"]
+        lines += ["| `{}` | {} | {} | {} | {} |".format(*_gate_row(result)) for result in results]
     return "\n".join(lines).rstrip()
 
 
@@ -582,7 +623,11 @@ def report(runs: Sequence[Run], results: Sequence[GateResult]) -> dict[str, Any]
                 "stat": run.stat,
                 "description": run.description,
                 "groups": {
-                    name: {"peer": group.baseline, "implementations": {label: implementation(group, label) for label in group.entries}}
+                    name: {
+                        "peer": group.baseline,
+                        "implementations": {label: implementation(group, label) for label in group.entries},
+                        "interleaved": {label: {"seconds": e.seconds, "spread": e.spread} for label, e in group.interleaved.items()},
+                    }
                     for name, group in sorted(run.groups.items())
                 },
             }
@@ -601,6 +646,7 @@ def report(runs: Sequence[Run], results: Sequence[GateResult]) -> dict[str, Any]
                 "run": None if result.run is None else str(result.run.path),
                 "scale": None if result.run is None else result.run.description.get("scale"),
                 "ratio": result.ratio,
+                "measured": result.measured,
                 "verdict": result.verdict,
                 "reason": result.reason,
             }

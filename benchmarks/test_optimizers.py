@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from implementations import OPTIMIZER_GROUPS, HostTensors, set_threads
+from ratios import DEFAULT_TARGETS, load_targets
 
 if TYPE_CHECKING:
     from conftest import BenchConfig, Measure
@@ -82,3 +83,30 @@ def test_step(
         spec_state_bytes=memory.spec_state_bytes,
     )
     assert instance.steps_taken() >= calls, f"{label} took {instance.steps_taken()} steps, expected >= {calls}"
+
+
+def _compared_labels() -> dict[str, tuple[str, ...]]:
+    """Per optimizer group, the labels its time targets (``targets.toml``) compare, in the group's order."""
+    compared: dict[str, set[str]] = {}
+    for gate in load_targets(DEFAULT_TARGETS):
+        if gate.metric == "time" and gate.group in OPTIMIZER_GROUPS:
+            spec = OPTIMIZER_GROUPS[gate.group]
+            compared.setdefault(gate.group, set()).update({gate.label, gate.other or spec.baseline})
+    return {group: tuple(label for label in OPTIMIZER_GROUPS[group].labels if label in labels) for group, labels in compared.items()}
+
+
+COMPARED = _compared_labels()
+
+
+@pytest.mark.parametrize("group", sorted(COMPARED))
+def test_interleaved_steps(
+    measure_interleaved: Callable[..., int], host_tensors: HostTensors, use_framework: Callable[[str], None], group: str
+) -> None:
+    """The implementations that a group's time targets compare, stepped in turns in one test, so a
+    change of the machine's speed during the run moves them alike (the targets use these times)."""
+    spec = OPTIMIZER_GROUPS[group]
+    use_framework(spec.framework)
+    instances = {label: spec.build(label, host_tensors) for label in COMPARED[group]}
+    calls = measure_interleaved({label: instance.step for label, instance in instances.items()}, group=group)
+    for label, instance in instances.items():
+        assert instance.steps_taken() >= calls, f"{label} took {instance.steps_taken()} steps, expected >= {calls}"

@@ -350,6 +350,83 @@ def test_the_shipped_targets_name_measured_groups_and_labels() -> None:
     assert all(gate.runs == "every" for gate in gates if gate.group in OPTIMIZER_GROUPS), "optimizers at every scale"
 
 
+# --- interleaved benchmarks ---------------------------------------------------------------------------
+
+
+def _interleaved(group: str, **medians: float) -> dict[str, Any]:
+    """What ``conftest.measure_interleaved`` records: per label, the summary of its own step times."""
+    summaries = {label.replace("_", "."): {"median": m, "min": m / 2, "mean": m, "iqr": m * 0.02, "rounds": 20} for label, m in medians.items()}
+    return {
+        "group": f"{group} (interleaved)",
+        "name": f"test_interleaved_steps[{group}]",
+        "param": group,
+        "extra_info": {"label": "interleaved", "interleaved_group": group, "interleaved": summaries},
+        "stats": {"median": sum(medians.values()), "min": 0.0, "mean": 0.0, "iqr": 0.0},
+    }
+
+
+@pytest.fixture
+def drifting_run(tmp_path: Path) -> Path:
+    """The machine slowed down between the separate benchmarks (fused 1.46 × the peer there), while
+    the interleaved one, stepping both in turns, measured 0.90."""
+    entries = [
+        _entry("adamw", "optimspec.fused", 0.0493, "torch.fused"),
+        _entry("adamw", "torch.fused", 0.0337, "torch.fused"),
+        _entry("adamw", "torch.forloop", 0.141, "torch.fused"),
+        _interleaved("adamw", optimspec_fused=0.0283, torch_fused=0.0315),
+    ]
+    return _write(tmp_path / "drift.json", _run(1.0, entries))
+
+
+def test_a_time_gate_takes_the_interleaved_times_where_both_were_measured_there(drifting_run: Path) -> None:
+    run = ratios.load_run(drifting_run)
+    adamw = run.groups["adamw"]
+    assert set(adamw.entries) == {"optimspec.fused", "torch.fused", "torch.forloop"}, "the interleaved benchmark is no table row"
+    assert adamw.interleaved["optimspec.fused"].seconds == 0.0283 and adamw.interleaved["torch.fused"].spread == pytest.approx(0.02)
+    assert adamw.compared("optimspec.fused") == (pytest.approx(0.0283 / 0.0315), "interleaved")
+    assert adamw.compared("torch.forloop") == (pytest.approx(0.141 / 0.0337), "separately"), "forloop was not interleaved"
+    assert adamw.ratio("optimspec.fused") == pytest.approx(0.0493 / 0.0337), "the table keeps the separate medians"
+    status, text = _main(str(drifting_run), "--no-targets", "--gate", "adamw:optimspec.fused<=1.10", "--markdown")
+    assert status == ratios.EXIT_OK
+    assert "| `adamw:optimspec.fused<=1.10` | 1 | 0.898 | interleaved | pass |" in text
+
+
+def test_the_stat_applies_to_the_interleaved_times(drifting_run: Path) -> None:
+    run = ratios.load_run(drifting_run, stat="min")
+    assert run.groups["adamw"].interleaved["optimspec.fused"].seconds == pytest.approx(0.0283 / 2)
+
+
+def test_an_interleaved_group_without_separate_benchmarks_still_answers_its_gates(tmp_path: Path) -> None:
+    path = _write(tmp_path / "only.json", _run(1.0, [_interleaved("adamw", optimspec_fused=0.03, torch_fused=0.02)]))
+    status, text = _main(str(path), "--no-targets", "--gate", "adamw:optimspec.fused/torch.fused<=1.10", "--markdown")
+    assert status == ratios.EXIT_GATE_FAILED
+    assert "| 1.500 | interleaved | fail |" in text
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"interleaved": {}},
+        {"interleaved": {"optimspec.fused": {"median": 0.0}}},
+        {"interleaved": {"optimspec.fused": {"median": float("nan")}}},
+        {"interleaved": {"optimspec.fused": {"median": True}}},
+        {"interleaved": {"optimspec.fused": 0.03}},
+        {"interleaved_group": 7},
+    ],
+)
+def test_a_malformed_interleaved_benchmark_is_a_usage_error(tmp_path: Path, damage: dict[str, Any]) -> None:
+    entry = _interleaved("adamw", optimspec_fused=0.03, torch_fused=0.02)
+    entry["extra_info"].update(damage)
+    path = _write(tmp_path / "bad.json", _run(1.0, [entry]))
+    status, _ = _main(str(path), "--no-targets")
+    assert status == ratios.EXIT_USAGE
+
+
+def test_two_interleaved_benchmarks_of_one_group_are_a_usage_error(tmp_path: Path) -> None:
+    twice = [_interleaved("adamw", optimspec_fused=0.03, torch_fused=0.02)] * 2
+    assert _main(str(_write(tmp_path / "twice.json", _run(1.0, twice))), "--no-targets")[0] == ratios.EXIT_USAGE
+
+
 # --- output -------------------------------------------------------------------------------------------
 
 

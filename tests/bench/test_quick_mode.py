@@ -53,6 +53,9 @@ def test_every_benchmark_runs_in_quick_mode(tmp_path: Path) -> None:
     implementations = _benchmarks_module("implementations")
     expected = [f"test_step[{g.name}-{label}]" for g in implementations.OPTIMIZER_GROUPS.values() for label in g.labels]
     expected += [f"test_lr_trace[{g.name}-{label}]" for g in implementations.SCHEDULE_GROUPS.values() for label in g.labels]
+    compared = _benchmarks_module("test_optimizers").COMPARED
+    assert set(compared) == {"adamw", "adafactor-default", "adafactor-trainer", "tf-adamw-eager", "tf-adamw-xla"}, compared
+    expected += [f"test_interleaved_steps[{group}]" for group in compared]
     ran = {name.rsplit("::", 1)[-1] for name in outcomes}
     assert set(expected) <= ran, f"not run: {sorted(set(expected) - ran)}"
     assert any("implementations" in name and "bert_base_like_shapes" in name for name in outcomes), "doctests collected"
