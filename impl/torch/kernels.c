@@ -82,9 +82,10 @@ void KERNEL(adamw)(int64_t n, real **param, real *const *grad, real **exp_avg, r
  *   with beta1: M = M*beta1 + (1-beta1)*u;  u = M
  *   if weight_decay != 0: p = p + (-weight_decay*alpha)*p
  *   p = p - u
- * Passes over memory: statistics (reads g, and p for rms_p when alpha needs it), sum of u*u (reads
- * g), update (reads g and p, writes p; sums p*p when the statistics pass did not); a vector's
- * statistics and sum of u*u are one pass.
+ * Passes over memory: statistics (reads g), sum of u*u (reads g, and p for rms_p when alpha needs
+ * it), update (reads g and p, writes p; sums p*p when the previous pass did not); a vector's
+ * statistics and sum of u*u are one pass. The second pass reads what the update pass reads next,
+ * so for a tensor that fits the last-level cache the update mostly reads from cache.
  * ------------------------------------------------------------------------------------------------ */
 typedef struct {
     int64_t numel;
@@ -110,6 +111,18 @@ static int64_t rows_per_block(int64_t cols) {
     return r > 0 ? r : 1;
 }
 
+/* Rows per block of the statistics pass: at least STATISTICS_ROWS, so that its per-block column
+ * sums (C doubles per block) stay a few percent of the gradient's bytes (with BLOCK elements per
+ * block, a 768 x 3072 gradient needed 3.8 MB of them, zeroed and summed every step). */
+#define STATISTICS_ROWS 64
+
+/* Tensors above this many elements are shared among the threads (see KERNEL(adafactor)). */
+#define SHARED_ABOVE (1 << 20)
+static int64_t statistics_rows_per_block(int64_t cols) {
+    int64_t r = rows_per_block(cols);
+    return r > STATISTICS_ROWS ? r : STATISTICS_ROWS;
+}
+
 static double sum_in_order(const double *values, int64_t count) {
     double total = 0.0;
     for (int64_t i = 0; i < count; i++) total += values[i];
@@ -117,10 +130,9 @@ static double sum_in_order(const double *values, int64_t count) {
 }
 
 /* Statistics of a factored tensor: R, C updated; row/col factors written; returns 0 on success. */
-static int KERNEL(factored_statistics)(KERNEL(adafactor_tensor) *x, double eps1, int want_p,
-                                        real *row_factor, real *col_factor, double *p_partial,
-                                        int64_t *partial_count) {
-    const int64_t B = x->batch, R = x->rows, C = x->cols, rpb = rows_per_block(C);
+static int KERNEL(factored_statistics)(KERNEL(adafactor_tensor) *x, double eps1, real *row_factor,
+                                        real *col_factor) {
+    const int64_t B = x->batch, R = x->rows, C = x->cols, rpb = statistics_rows_per_block(C);
     const int64_t per_batch = (R + rpb - 1) / rpb, blocks = B * per_batch;
     double *row_sum = malloc((size_t)(B * R) * sizeof(double));
     double *col_part = calloc((size_t)(blocks * C), sizeof(double));
@@ -132,7 +144,6 @@ static int KERNEL(factored_statistics)(KERNEL(adafactor_tensor) *x, double eps1,
         const int64_t b = blk / per_batch, i0 = (blk % per_batch) * rpb;
         const int64_t i1 = i0 + rpb < R ? i0 + rpb : R;
         double *restrict cp = col_part + blk * C;
-        double p_acc = 0.0;
         for (int64_t i = i0; i < i1; i++) {
             const real *restrict g = x->grad + (b * R + i) * C;
             double acc = 0.0;
@@ -145,14 +156,7 @@ static int KERNEL(factored_statistics)(KERNEL(adafactor_tensor) *x, double eps1,
             }
             row_sum[b * R + i] = acc;
         }
-        if (want_p) {  /* the block's params are contiguous: one pass over them */
-            const real *restrict p = x->param + (b * R + i0) * C;
-#pragma omp simd reduction(+ : p_acc)
-            for (int64_t k = 0; k < (i1 - i0) * C; k++) p_acc += (double)p[k] * (double)p[k];
-        }
-        p_partial[blk] = p_acc;
     }
-    *partial_count = blocks;
 
     const real b2 = (real)x->beta2t, a2 = (real)(1.0 - x->beta2t);
     for (int64_t b = 0; b < B; b++) {
@@ -183,9 +187,11 @@ static int KERNEL(factored_statistics)(KERNEL(adafactor_tensor) *x, double eps1,
     return 0;
 }
 
-/* sum of u*u for a factored tensor (u = (rf_i*cf_j)*g_ij), into per-block partials. */
-static void KERNEL(factored_update_sumsq)(const KERNEL(adafactor_tensor) *x, const real *row_factor,
-                                           const real *col_factor, double *partial) {
+/* sum of u*u for a factored tensor (u = (rf_i*cf_j)*g_ij), into per-block partials; with
+ * p_partial, also sum p*p per block (rms_p: read here, just before the update pass reads the same
+ * g and p, rather than in the statistics pass). Returns the number of blocks. */
+static int64_t KERNEL(factored_update_sumsq)(const KERNEL(adafactor_tensor) *x, const real *row_factor,
+                                              const real *col_factor, double *partial, double *p_partial) {
     const int64_t B = x->batch, R = x->rows, C = x->cols, rpb = rows_per_block(C);
     const int64_t per_batch = (R + rpb - 1) / rpb, blocks = B * per_batch;
 #pragma omp parallel for schedule(static) if (blocks > 1)
@@ -193,19 +199,32 @@ static void KERNEL(factored_update_sumsq)(const KERNEL(adafactor_tensor) *x, con
         const int64_t b = blk / per_batch, i0 = (blk % per_batch) * rpb;
         const int64_t i1 = i0 + rpb < R ? i0 + rpb : R;
         const real *restrict cf = col_factor + b * C;
-        double acc = 0.0;
+        double acc = 0.0, pa = 0.0;
         for (int64_t i = i0; i < i1; i++) {
             const real *restrict g = x->grad + (b * R + i) * C;
             const real rf = row_factor[b * R + i];
+            if (p_partial) {
+                const real *restrict p = x->param + (b * R + i) * C;
+#pragma omp simd reduction(+ : acc, pa)
+                for (int64_t j = 0; j < C; j++) {
+                    real u = rf * cf[j];
+                    u = u * g[j];
+                    acc += (double)u * (double)u;
+                    pa += (double)p[j] * (double)p[j];
+                }
+            } else {
 #pragma omp simd reduction(+ : acc)
-            for (int64_t j = 0; j < C; j++) {
-                real u = rf * cf[j];
-                u = u * g[j];
-                acc += (double)u * (double)u;
+                for (int64_t j = 0; j < C; j++) {
+                    real u = rf * cf[j];
+                    u = u * g[j];
+                    acc += (double)u * (double)u;
+                }
             }
         }
         partial[blk] = acc;
+        if (p_partial) p_partial[blk] = pa;
     }
+    return blocks;
 }
 
 /* A vector's second moment update and sum of u*u in one pass (and sum p*p when wanted). */
@@ -331,18 +350,15 @@ static int KERNEL(adafactor_one)(KERNEL(adafactor_tensor) *x, const KERNEL(adafa
     double *u_partial = malloc((size_t)max_blocks * sizeof(double));
     double *p_partial = malloc((size_t)max_blocks * sizeof(double));
     real *factors = x->factored ? malloc((size_t)(x->batch * (x->rows + x->cols)) * sizeof(real)) : NULL;
-    int64_t blocks = 0;
     if (!u_partial || !p_partial || (x->factored && !factors) ||
-        (x->factored && KERNEL(factored_statistics)(x, h->eps1, h->scale_parameter, factors, factors + x->batch * x->rows, p_partial, &blocks))) {
+        (x->factored && KERNEL(factored_statistics)(x, h->eps1, factors, factors + x->batch * x->rows))) {
         free(u_partial); free(p_partial); free(factors);
         return -1;
     }
     real *row_factor = factors, *col_factor = factors ? factors + x->batch * x->rows : NULL;
-    if (x->factored) {
-        KERNEL(factored_update_sumsq)(x, row_factor, col_factor, u_partial);
-    } else {
-        blocks = KERNEL(vector_statistics)(x, h->eps1, h->scale_parameter, u_partial, p_partial);
-    }
+    const int64_t blocks = x->factored
+        ? KERNEL(factored_update_sumsq)(x, row_factor, col_factor, u_partial, h->scale_parameter ? p_partial : NULL)
+        : KERNEL(vector_statistics)(x, h->eps1, h->scale_parameter, u_partial, p_partial);
     const double u_sumsq = sum_in_order(u_partial, blocks);
     const double root_n = sqrt((double)numel);
     double alpha = x->rho;
@@ -374,10 +390,12 @@ static int larger_first(const void *a, const void *b) {
 /* The whole Adafactor step for n tensors. Returns 0, or -1 when scratch memory ran out (the
  * caller raises MemoryError).
  *
- * Threads: a tensor larger than half a thread's fair share is shared among all threads, one
- * tensor at a time; the others are dealt out whole, largest first to the least loaded thread, and
- * each thread steps its own in one parallel region. So a step waits at one barrier for them, not
- * at three per tensor, which matters when other processes hold a core. Results do not depend on
+ * Threads: a tensor of more than SHARED_ABOVE elements, or more than half a thread's fair share,
+ * is shared among all threads, one tensor at a time, so that one tensor's g and p (not one per
+ * thread) compete for the shared cache between its passes; the others are dealt out whole,
+ * largest first to the least loaded thread, and each thread steps its own in one parallel region.
+ * So a step waits at three barriers per shared tensor and one for all the others, which matters
+ * when other processes hold a core. Results do not depend on
  * who steps a tensor (each is summed per fixed block, in block order). */
 int KERNEL(adafactor)(int64_t n, KERNEL(adafactor_tensor) *tensors, const KERNEL(adafactor_hparams) *h) {
     const int threads = omp_get_max_threads();
@@ -387,7 +405,8 @@ int KERNEL(adafactor)(int64_t n, KERNEL(adafactor_tensor) *tensors, const KERNEL
     if (!order || !owner || !load) { free(order); free(owner); free(load); return -1; }
     int64_t total = 0;
     for (int64_t t = 0; t < n; t++) total += tensors[t].numel;
-    const int64_t shared_above = threads > 1 ? total / (2 * threads) : INT64_MAX;
+    const int64_t fair = threads > 1 ? total / (2 * threads) : INT64_MAX;
+    const int64_t shared_above = fair < SHARED_ABOVE ? fair : SHARED_ABOVE;
     for (int64_t t = 0; t < n; t++) order[t] = (sized){tensors[t].numel, t};
     qsort(order, (size_t)n, sizeof(sized), larger_first);
     for (int64_t k = 0; k < n; k++) {
