@@ -121,14 +121,17 @@ def test_eligible_tensors_go_through_the_kernel_not_the_fallback(monkeypatch):
 @pytest.mark.skipif(_kernels.library() is None, reason="no C compiler: the kernels cannot be built here")
 @pytest.mark.parametrize("make", [ot.AdamW, ot.Adafactor], ids=["AdamW", "Adafactor"])
 def test_results_do_not_depend_on_the_thread_count(make):
-    """Reductions are summed per fixed block, in block order, whatever the number of threads."""
+    """Reductions are summed per fixed block, in block order, whatever the number of threads. The
+    1.1M-element matrices are shared among threads (above the kernel's 2^20-element limit, though
+    below half a thread's share with two threads); the others are stepped by one thread each."""
     results = []
     before = torch.get_num_threads()
     try:
         for threads in (1, 2, 3):
             torch.set_num_threads(threads)
             gen = torch.Generator().manual_seed(1)
-            params = [torch.nn.Parameter(torch.randn(s, generator=gen)) for s in [(700, 300), (40_000,), (3, 90, 70)]]
+            shapes = [(700, 300), (40_000,), (3, 90, 70), (1100, 1000), (1000, 1100), (3000, 700)]
+            params = [torch.nn.Parameter(torch.randn(s, generator=gen)) for s in shapes]
             opt = make(params)
             for _ in range(3):
                 for p in params:
