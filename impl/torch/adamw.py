@@ -305,14 +305,14 @@ class _Kernels:
     """Tensors dealt to optimspec's CPU kernel (per dtype), torch's fused kernel or the foreach
     ops, then stepped by each in one call. Built per step: dealing is the per-tensor overhead."""
 
-    __slots__ = ("library", "h", "step_sizes", "routable", "ours", "torchs", "rest")
+    __slots__ = ("library", "h", "step_sizes", "routable", "ours", "torch_fused", "rest")
 
     def __init__(self, library: Any, h: _Hyper, steps: Iterable[int]) -> None:
         self.library, self.h = library, h
         self.step_sizes = {step: h.step_size(step) for step in set(steps)}  # one per distinct step
         self.routable = _torch_fused_routable(h)
         self.ours: dict[torch.dtype, tuple[list[Any], ...]] = {}
-        self.torchs: tuple[list[Any], ...] = ([], [], [], [], [])
+        self.torch_fused: tuple[list[Any], ...] = ([], [], [], [], [])
         self.rest: tuple[list[Any], ...] = ([], [], [], [], [])
 
     def add(self, p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, v: torch.Tensor, step: int) -> None:
@@ -320,22 +320,22 @@ class _Kernels:
             columns = self.ours.get(p.dtype)
             if columns is None:
                 columns = self.ours[p.dtype] = ([], [], [], [], [])
-            last = self.step_sizes[step]
+            scalar = self.step_sizes[step]
         elif self.routable and _torch_fused_takes(p, g, m, v):
-            columns, last = self.torchs, step
+            columns, scalar = self.torch_fused, step  # torch's kernel takes the step, not s
         else:
-            columns, last = self.rest, self.step_sizes[step]
+            columns, scalar = self.rest, self.step_sizes[step]
         columns[0].append(p)
         columns[1].append(g)
         columns[2].append(m)
         columns[3].append(v)
-        columns[4].append(last)
+        columns[4].append(scalar)
 
     def run(self) -> None:
         for dtype, columns in self.ours.items():
             _run_kernel(self.library, dtype, *columns, self.h)
-        if self.torchs[0]:
-            _torch_fused_math(*self.torchs, self.h)
+        if self.torch_fused[0]:
+            _torch_fused_math(*self.torch_fused, self.h)
         if self.rest[0]:
             _foreach_math(*self.rest, self.h)
 
