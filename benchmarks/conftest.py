@@ -275,20 +275,30 @@ def measure(benchmark: BenchmarkFixture, bench_config: BenchConfig) -> Measure:
     ) -> int:
         benchmark.group = group
         benchmark.extra_info.update(label=label, baseline=baseline, **extra_info)
-        if benchmark.disabled:
-            benchmark.pedantic(step)
-            return 1
-        probe_calls = 0
-        if rounds is None:
-            step()
-            start = time.perf_counter()
-            step()
-            rounds, probe_calls = bench_config.rounds_for(time.perf_counter() - start), 2
-        warmup_rounds = bench_config.warmup_rounds if warmup_rounds is None else warmup_rounds
-        benchmark.pedantic(step, rounds=rounds, warmup_rounds=warmup_rounds)
-        return probe_calls + warmup_rounds + rounds
+        return _pedantic(benchmark, bench_config, step, rounds, warmup_rounds)[0]
 
     return run
+
+
+def _pedantic(
+    benchmark: BenchmarkFixture, bench_config: BenchConfig, call: Callable[[], object], rounds: int | None = None,
+    warmup_rounds: int | None = None,
+) -> tuple[int, int]:
+    """Time ``call`` with ``benchmark.pedantic`` as :func:`measure` describes (the probe when
+    ``rounds`` is None, the session's warmup unless given); returns how many times ``call`` ran at
+    least and how many of those were timed rounds (once each under ``--benchmark-disable``)."""
+    if benchmark.disabled:
+        benchmark.pedantic(call)
+        return 1, 1
+    probe_calls = 0
+    if rounds is None:
+        call()
+        start = time.perf_counter()
+        call()
+        rounds, probe_calls = bench_config.rounds_for(time.perf_counter() - start), 2
+    warmup_rounds = bench_config.warmup_rounds if warmup_rounds is None else warmup_rounds
+    benchmark.pedantic(call, rounds=rounds, warmup_rounds=warmup_rounds)
+    return probe_calls + warmup_rounds + rounds, rounds
 
 
 def _summary(samples: list[float]) -> dict[str, float | int | None]:
@@ -324,16 +334,7 @@ def measure_interleaved(benchmark: BenchmarkFixture, bench_config: BenchConfig) 
 
         benchmark.group = f"{group} (interleaved)"
         benchmark.extra_info.update(label="interleaved", interleaved_group=group)
-        if benchmark.disabled:
-            benchmark.pedantic(one_round)
-            calls, rounds = 1, 1
-        else:
-            one_round()
-            start = time.perf_counter()
-            one_round()
-            rounds = bench_config.rounds_for(time.perf_counter() - start)
-            benchmark.pedantic(one_round, rounds=rounds, warmup_rounds=bench_config.warmup_rounds)
-            calls = 2 + bench_config.warmup_rounds + rounds
+        calls, rounds = _pedantic(benchmark, bench_config, one_round)
         benchmark.extra_info["interleaved"] = {label: _summary(samples[-rounds:]) for label, samples in times.items()}
         return calls
 
